@@ -1,0 +1,118 @@
+"""The context of one call: who is calling, for which tenant, under which deadline.
+
+A :class:`CallContext` travels with every operation, through the resilience pipeline into the
+HTTP client, the audit record and the log line. It is immutable; ``replace`` derives a new one.
+The current context is also kept in a :mod:`contextvars` variable so that code deep in a call (log
+processors, nested operations in a workflow step) can read it without threading it through every
+signature.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import math
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from connectors.clock import Clock, system_clock
+
+__all__ = [
+    "DEFAULT_ACTOR",
+    "CallContext",
+    "Deadline",
+    "current_context",
+    "new_request_id",
+    "use_context",
+]
+
+#: The actor used when the caller names none: the process's service identity.
+DEFAULT_ACTOR = "service"
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """An absolute point on a clock's monotonic scale after which the call must have finished."""
+
+    at: float
+    clock: Clock = field(default=system_clock, compare=False, repr=False)
+
+    @classmethod
+    def after(cls, seconds: float, clock: Clock = system_clock) -> Deadline:
+        """A deadline ``seconds`` from now."""
+        return cls(clock.monotonic() + seconds, clock)
+
+    @classmethod
+    def never(cls, clock: Clock = system_clock) -> Deadline:
+        return cls(math.inf, clock)
+
+    def remaining(self) -> float:
+        """Seconds left (negative once passed; ``inf`` for no deadline)."""
+        return self.at - self.clock.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def earliest(self, other: Deadline | None) -> Deadline:
+        """The sooner of two deadlines."""
+        if other is None or self.at <= other.at:
+            return self
+        return other
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """Tenant, actor, request id and deadline of one logical call."""
+
+    tenant: str
+    actor: str = DEFAULT_ACTOR
+    request_id: str = field(default_factory=new_request_id)
+    deadline: Deadline | None = None
+
+    def __post_init__(self) -> None:
+        if not self.tenant or not isinstance(self.tenant, str):
+            raise ValueError("CallContext needs a non-empty tenant id")
+        if not self.actor:
+            raise ValueError("CallContext needs a non-empty actor")
+
+    def replace(self, **changes: object) -> CallContext:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def with_deadline(self, deadline: Deadline | None) -> CallContext:
+        """A copy whose deadline is the earlier of the current one and ``deadline``."""
+        if deadline is None:
+            return self
+        merged = deadline.earliest(self.deadline)
+        return self if merged is self.deadline else dataclasses.replace(self, deadline=merged)
+
+    def remaining(self) -> float:
+        """Seconds until the deadline (``inf`` when there is none)."""
+        return math.inf if self.deadline is None else self.deadline.remaining()
+
+
+_current: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
+    "connectors_call_context", default=None
+)
+
+
+def current_context() -> CallContext | None:
+    """The context of the call running in this task, if any."""
+    return _current.get()
+
+
+@contextmanager
+def use_context(ctx: CallContext) -> Iterator[CallContext]:
+    """Make ``ctx`` the current context for the duration of the block."""
+    token = _current.set(ctx)
+    try:
+        yield ctx
+    finally:
+        _current.reset(token)
