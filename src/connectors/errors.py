@@ -33,8 +33,8 @@
     └── DeadlineExceeded                the caller's overall deadline passed
 
 Every error carries the connector, tenant, operation, request id and the provider's error code
-when known, and never a secret: messages are built from identifiers only, and the constructor
-refuses :class:`~connectors.secrets.Secret` values in ``details``.
+when known, and never a secret: messages are built from identifiers, status codes and
+provider error codes only (provider bodies are excerpted only after redaction).
 """
 
 from __future__ import annotations

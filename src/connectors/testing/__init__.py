@@ -1,0 +1,1 @@
+"""Testing kit: emulators, fault injection, mock transports, log and metric capture."""
