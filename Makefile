@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml uv.lock scripts/install-system.sh | $(UV)
 	touch $@
 
 run: install
-	$(BIN)/connectors demo
+	$(BIN)/connectors list
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
@@ -29,6 +29,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+	$(BIN)/mypy --strict tests/typing
 
 pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -8,7 +8,8 @@
     │   ├── DefinitionError             a YAML definition or workflow is malformed
     │   ├── UnknownConnector            no adapter by that name (with suggestions)
     │   ├── IncompatibleVersion         adapter/provider/schema version mismatch
-    │   └── LifecycleError              the connector is used in the wrong state
+    │   ├── LifecycleError              the connector is used in the wrong state
+    │   └── CredentialIntegrityError    a stored ciphertext fails its integrity check
     ├── AuthError                       re-authenticate or change permissions
     │   ├── AuthenticationFailed        credentials rejected by the provider
     │   │   └── ReauthorizationRequired refresh token revoked/expired: a human must re-connect
@@ -58,6 +59,7 @@ __all__ = [
     "Conflict",
     "ConnectionFailed",
     "ConnectorError",
+    "CredentialIntegrityError",
     "CredentialMissing",
     "DeadlineExceeded",
     "DefinitionError",
@@ -271,6 +273,13 @@ class IncompatibleVersion(ConfigurationError):
 
 class LifecycleError(ConfigurationError):
     """A connector was used in a lifecycle state that does not allow the call."""
+
+
+class CredentialIntegrityError(ConfigurationError):
+    """A stored credential or data key fails its authentication tag: it was moved to another
+    tenant or name, tampered with, or the master key under its id changed. Alert on this."""
+
+    action = "restore the credential from a trusted source and investigate"
 
 
 # --- authentication and authorisation -----------------------------------------------------------
