@@ -1,0 +1,346 @@
+"""The audit event: who did what, for which tenant, when, and how it ended.
+
+An :class:`AuditEvent` is immutable and holds identifiers, codes and numbers only, never a secret
+value: constructing one with a :class:`~connectors.secrets.Secret` anywhere (a field, or deep in
+``details``) raises ``TypeError``, so the mistake surfaces in the test that makes it rather than
+in the audit table. ``details`` is a small JSON document; its strings pass through an injected
+redaction hook (:meth:`AuditEvent.redacted`) before the event is stored.
+
+Events carry a sortable id (48-bit millisecond time + 80 random bits, as 32 hex characters) and a
+UTC timestamp from the injected :class:`~connectors.clock.Clock`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Final, Literal, TypeAlias, cast, get_args
+
+from connectors.clock import Clock
+from connectors.secrets.secret import Secret
+
+__all__ = [
+    "KINDS",
+    "OUTCOMES",
+    "AuditEvent",
+    "JsonValue",
+    "Outcome",
+    "Redactor",
+    "from_timestamp_us",
+    "iso_utc",
+    "new_event_id",
+    "timestamp_us",
+]
+
+JsonValue: TypeAlias = (
+    "str | int | float | bool | tuple[JsonValue, ...] | Mapping[str, JsonValue] | None"
+)
+Outcome = Literal["success", "failure", "denied"]
+Redactor: TypeAlias = Callable[[str], str]
+
+OUTCOMES: Final[frozenset[str]] = frozenset(get_args(Outcome))
+
+#: Kinds the framework writes. Others are accepted when they match ``[a-z][a-z0-9_.]*``.
+KINDS: Final[frozenset[str]] = frozenset(
+    {
+        "operation",
+        "credential.put",
+        "credential.delete",
+        "token.refresh",
+        "rotation",
+        "access.denied",
+        "access.change",
+        "circuit.reset",
+        "config",
+    }
+)
+
+_KIND_RE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+_ID_RE = re.compile(r"[0-9a-f]{32}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+#: Upper bounds that keep one audit row small.
+MAX_SHORT = 200
+MAX_TARGET = 512
+MAX_DETAILS_BYTES = 8192
+_MAX_DEPTH = 8
+
+
+def new_event_id(now: float) -> str:
+    """A 32-hex-character id that sorts by creation time (millisecond resolution)."""
+    millis = int(now * 1000) & 0xFFFF_FFFF_FFFF
+    return f"{millis:012x}{os.urandom(10).hex()}"
+
+
+def timestamp_us(ts: datetime) -> int:
+    """Exact integer microseconds since the epoch (what the database stores)."""
+    return (ts - _EPOCH) // _US
+
+
+def from_timestamp_us(us: int) -> datetime:
+    """The inverse of :func:`timestamp_us`: an aware UTC datetime."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def iso_utc(ts: datetime) -> str:
+    """``2024-05-06T07:08:09.123456Z``: fixed width, always with microseconds (hashed form)."""
+    return ts.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _canonical_json(value: object) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
+
+
+def _freeze(value: object, path: str, depth: int) -> JsonValue:
+    """Validate a details value and return an immutable copy (lists become tuples)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"audit details {path} is {value!r}: only finite numbers are allowed")
+        return value
+    if isinstance(value, Secret):
+        raise TypeError(f"audit details {path} is a Secret: secret values never enter the audit")
+    if depth >= _MAX_DEPTH:
+        raise ValueError(f"audit details nest deeper than {_MAX_DEPTH} levels at {path}")
+    if isinstance(value, Mapping):
+        frozen: dict[str, JsonValue] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"audit details keys must be strings, got {key!r} at {path}")
+            frozen[key] = _freeze(item, f"{path}.{key}", depth + 1)
+        return MappingProxyType(frozen)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+    raise TypeError(
+        f"audit details {path} is a {type(value).__name__}: use str, int, float, bool, None, "
+        "lists or dicts"
+    )
+
+
+def _thaw(value: JsonValue) -> object:
+    if isinstance(value, tuple):
+        return [_thaw(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _thaw(v) for k, v in value.items()}
+    return value
+
+
+def _redact_value(value: JsonValue, redact: Redactor) -> JsonValue:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v, redact) for v in value)
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: _redact_value(v, redact) for k, v in value.items()})
+    return value
+
+
+def _check_text(name: str, value: object, limit: int, *, required: bool) -> None:
+    if value is None:
+        if required:
+            raise ValueError(f"audit event needs a non-empty {name}")
+        return
+    if isinstance(value, Secret):
+        raise TypeError(f"audit event field {name} is a Secret: secret values never enter audit")
+    if not isinstance(value, str):
+        raise TypeError(f"audit event field {name} must be a str, not {type(value).__name__}")
+    if required and not value:
+        raise ValueError(f"audit event needs a non-empty {name}")
+    if len(value) > limit:
+        raise ValueError(f"audit event field {name} is longer than {limit} characters")
+
+
+def _check_int(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"audit event field {name} must be an int or None")
+
+
+_TEXT_FIELDS: Final = (
+    ("actor", MAX_SHORT, True),
+    ("operation", MAX_SHORT, True),
+    ("connector", MAX_SHORT, False),
+    ("connector_version", 64, False),
+    ("target", MAX_TARGET, False),
+    ("error_code", MAX_SHORT, False),
+    ("request_id", MAX_SHORT, False),
+    ("credential_name", MAX_SHORT, False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audit record. Build it with :meth:`new`; the constructor is for re-reading rows.
+
+    ``kind`` says what happened (``operation``, ``credential.put``, ``access.denied``...),
+    ``operation`` names the action (``create``, ``query``, ``grant``...), ``target`` is a short
+    identifier of what it acted on (an sObject, a record id, a channel) — never a payload.
+    """
+
+    id: str
+    timestamp: datetime
+    tenant: str
+    actor: str
+    operation: str
+    outcome: Outcome
+    kind: str = "operation"
+    connector: str | None = None
+    connector_version: str | None = None
+    target: str | None = None
+    error_code: str | None = None
+    status: int | None = None
+    duration_ms: float | None = None
+    attempts: int | None = None
+    request_id: str | None = None
+    credential_name: str | None = None
+    credential_version: int | None = None
+    details: Mapping[str, JsonValue] = field(default_factory=lambda: MappingProxyType({}))
+    _details_json: str = field(default="{}", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _ID_RE.fullmatch(self.id):
+            raise ValueError("audit event id must be 32 lowercase hex characters")
+        ts = self.timestamp
+        if not isinstance(ts, datetime) or ts.tzinfo is None:
+            raise TypeError("audit event timestamp must be a timezone-aware datetime")
+        if ts.utcoffset() != timedelta(0):
+            object.__setattr__(self, "timestamp", ts.astimezone(UTC))
+        _check_text("tenant", self.tenant, MAX_SHORT, required=True)
+        for name, limit, required in _TEXT_FIELDS:
+            _check_text(name, getattr(self, name), limit, required=required)
+        if self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"audit outcome {self.outcome!r} is not one of {', '.join(sorted(OUTCOMES))}"
+            )
+        if not isinstance(self.kind, str) or not _KIND_RE.fullmatch(self.kind):
+            raise ValueError(f"audit kind {self.kind!r} must match [a-z][a-z0-9_.]* (<= 64)")
+        _check_int("status", self.status)
+        _check_int("attempts", self.attempts)
+        _check_int("credential_version", self.credential_version)
+        if self.duration_ms is not None:
+            if isinstance(self.duration_ms, bool) or not isinstance(self.duration_ms, (int, float)):
+                raise TypeError("audit event field duration_ms must be a number or None")
+            duration = float(self.duration_ms)
+            if not math.isfinite(duration):
+                raise ValueError("audit event duration_ms must be finite")
+            # Always a float: 12 and 12.0 must hash the same after a database round trip.
+            object.__setattr__(self, "duration_ms", duration)
+        if not isinstance(self.details, Mapping):
+            raise TypeError("audit details must be a mapping")
+        details = _freeze(self.details, "details", 0)
+        object.__setattr__(self, "details", details)
+        # Serialised once, here: the size check, the database row and the hash all use it.
+        text = _canonical_json(_thaw(details)) if details else "{}"
+        object.__setattr__(self, "_details_json", text)
+        size = len(text)
+        if size > MAX_DETAILS_BYTES:
+            raise ValueError(f"audit details are {size} bytes; keep them under {MAX_DETAILS_BYTES}")
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        clock: Clock,
+        tenant: str,
+        actor: str,
+        operation: str,
+        outcome: Outcome,
+        kind: str = "operation",
+        connector: str | None = None,
+        connector_version: str | None = None,
+        target: str | None = None,
+        error_code: str | None = None,
+        status: int | None = None,
+        duration_ms: float | None = None,
+        attempts: int | None = None,
+        request_id: str | None = None,
+        credential_name: str | None = None,
+        credential_version: int | None = None,
+        details: Mapping[str, object] | None = None,
+    ) -> AuditEvent:
+        """A new event stamped with a fresh id and ``clock.time()`` as its UTC timestamp.
+
+        An over-long ``target`` is shortened (an audit record must not fail an operation).
+        """
+        now = clock.time()
+        if isinstance(target, str) and len(target) > MAX_TARGET:
+            target = target[: MAX_TARGET - 1] + "…"
+        return cls(
+            id=new_event_id(now),
+            timestamp=datetime.fromtimestamp(now, UTC),
+            tenant=tenant,
+            actor=actor,
+            operation=operation,
+            outcome=outcome,
+            kind=kind,
+            connector=connector,
+            connector_version=connector_version,
+            target=target,
+            error_code=error_code,
+            status=status,
+            duration_ms=duration_ms,
+            attempts=attempts,
+            request_id=request_id,
+            credential_name=credential_name,
+            credential_version=credential_version,
+            details=cast("Mapping[str, JsonValue]", details or {}),
+        )
+
+    def redacted(self, redact: Redactor) -> AuditEvent:
+        """A copy whose ``details`` strings went through ``redact``."""
+        if not self.details:
+            return self
+        return dataclasses.replace(
+            self, details=cast("Mapping[str, JsonValue]", _redact_value(self.details, redact))
+        )
+
+    def details_json(self) -> str:
+        """``details`` as canonical JSON (sorted keys, no spaces): what is stored and hashed."""
+        return self._details_json
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict (timestamp as ISO 8601 UTC with microseconds)."""
+        return {
+            "id": self.id,
+            "timestamp": iso_utc(self.timestamp),
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "operation": self.operation,
+            "outcome": self.outcome,
+            "kind": self.kind,
+            "connector": self.connector,
+            "connector_version": self.connector_version,
+            "target": self.target,
+            "error_code": self.error_code,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "attempts": self.attempts,
+            "request_id": self.request_id,
+            "credential_name": self.credential_name,
+            "credential_version": self.credential_version,
+            "details": _thaw(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> AuditEvent:
+        """Rebuild an event from :meth:`to_dict` output (spool files, JSONL sinks)."""
+        raw_ts = data["timestamp"]
+        if not isinstance(raw_ts, str):
+            raise TypeError("audit event timestamp must be an ISO 8601 string")
+        ts = datetime.fromisoformat(raw_ts.replace("Z", "+00:00"))
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        kwargs = {k: v for k, v in data.items() if k in fields and k != "timestamp"}
+        details = kwargs.get("details")
+        if details is None:
+            kwargs["details"] = {}
+        return cls(timestamp=ts, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,210 @@
+"""Where audit events go: a SQL table (SQLite or PostgreSQL) or a JSONL file.
+
+A sink receives batches, in order, from the :class:`~connectors.audit.writer.AuditWriter`, and
+links each event into its tenant's hash chain as it stores it. Sinks are idempotent by event id
+where they can be (:class:`SqlAuditSink`): the writer delivers at least once, so an event replayed
+from the spool after a crash is stored once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, cast, runtime_checkable
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from connectors.audit._rows import row_values
+from connectors.audit.chain import GENESIS, AuditChain, ChainedEvent
+from connectors.audit.events import AuditEvent
+from connectors.storage.audit import AuditChainHeadRow, AuditEventRow
+from connectors.storage.db import Database
+
+__all__ = ["AuditSink", "JsonlAuditSink", "SqlAuditSink", "read_jsonl"]
+
+_EVENTS = cast(Table, AuditEventRow.__table__)
+
+#: Attempts at one batch when another writer (process) won the race for the same chain link.
+_CONFLICT_ATTEMPTS = 3
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Stores audit events. ``write_batch`` is all-or-nothing and keeps the given order."""
+
+    async def write_batch(self, events: Sequence[AuditEvent]) -> None: ...
+
+
+def _group_by_tenant(events: Sequence[AuditEvent]) -> dict[str, list[AuditEvent]]:
+    groups: dict[str, list[AuditEvent]] = {}
+    seen: set[str] = set()
+    for event in events:
+        if event.id in seen:
+            continue
+        seen.add(event.id)
+        groups.setdefault(event.tenant, []).append(event)
+    return groups
+
+
+class SqlAuditSink:
+    """Writes events to ``audit_events`` and advances ``audit_chain_heads`` in one transaction.
+
+    Concurrency: within a process, batches are serialised by a lock; across processes the head
+    row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the first statement
+    is a write, which takes the database write lock), and the ``(tenant, seq)`` primary key makes
+    a forked chain impossible even if that ever failed. Events whose id is already stored are
+    skipped, so replays are harmless.
+    """
+
+    def __init__(self, db: Database, *, chain: AuditChain | None = None) -> None:
+        self._db = db
+        self._chain = chain or AuditChain()
+        self._lock = asyncio.Lock()
+        self._postgres = db.engine.dialect.name == "postgresql"
+
+    @property
+    def chain(self) -> AuditChain:
+        return self._chain
+
+    async def write_batch(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        groups = _group_by_tenant(events)
+        async with self._lock:
+            for attempt in range(_CONFLICT_ATTEMPTS):
+                try:
+                    async with self._db.session() as session:
+                        await self._write(session, groups)
+                    return
+                except IntegrityError:
+                    if attempt == _CONFLICT_ATTEMPTS - 1:
+                        raise
+
+    async def _write(self, session: AsyncSession, groups: dict[str, list[AuditEvent]]) -> None:
+        tenants = sorted(groups)
+        heads = await self._lock_heads(session, tenants)
+        ids = [e.id for evs in groups.values() for e in evs]
+        stored: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            result = await session.execute(
+                select(AuditEventRow.event_id).where(AuditEventRow.event_id.in_(chunk))
+            )
+            stored.update(result.scalars())
+        rows: list[dict[str, object]] = []
+        new_heads: list[dict[str, object]] = []
+        for tenant in tenants:
+            fresh = [e for e in groups[tenant] if e.id not in stored]
+            if not fresh:
+                continue
+            last_seq, last_hash = heads[tenant]
+            chained = self._chain.extend(last_hash, last_seq, fresh)
+            rows.extend(row_values(c) for c in chained)
+            tail = chained[-1]
+            new_heads.append({"tenant": tenant, "last_seq": tail.seq, "last_hash": tail.hash})
+        if rows:
+            # One executemany each: every statement is a round trip to the database thread.
+            await session.execute(update(AuditChainHeadRow), new_heads)
+            await session.execute(insert(_EVENTS), rows)
+
+    async def _lock_heads(
+        self, session: AsyncSession, tenants: list[str]
+    ) -> dict[str, tuple[int, str]]:
+        values = [{"tenant": t, "last_seq": 0, "last_hash": GENESIS} for t in tenants]
+        if self._postgres:
+            await session.execute(
+                pg_insert(AuditChainHeadRow).values(values).on_conflict_do_nothing()
+            )
+        else:
+            await session.execute(
+                sqlite_insert(AuditChainHeadRow).values(values).on_conflict_do_nothing()
+            )
+        query = (
+            select(AuditChainHeadRow)
+            .where(AuditChainHeadRow.tenant.in_(tenants))
+            .order_by(AuditChainHeadRow.tenant)
+            .with_for_update()
+        )
+        result = await session.execute(query)
+        return {h.tenant: (h.last_seq, h.last_hash) for h in result.scalars()}
+
+
+class JsonlAuditSink:
+    """Appends chained events to a JSONL file, one object per line, fsync'd per batch.
+
+    The file is the chain: each line carries ``seq``, ``prev_hash`` and ``hash``. Heads are
+    recovered by reading the file on first use. Unlike the SQL sink it is not idempotent: a batch
+    replayed after a crash may appear twice (each copy with its own ``seq``), which verification
+    accepts and readers can de-duplicate by ``id``.
+    """
+
+    def __init__(self, path: Path, *, chain: AuditChain | None = None) -> None:
+        self.path = Path(path)
+        self._chain = chain or AuditChain()
+        self._heads: dict[str, tuple[int, str]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def write_batch(self, events: Sequence[AuditEvent]) -> None:
+        if not events:
+            return
+        async with self._lock:
+            await asyncio.to_thread(self._write_sync, list(events))
+
+    def _write_sync(self, events: list[AuditEvent]) -> None:
+        if self._heads is None:
+            self._heads = self._recover()
+        heads = dict(self._heads)
+        lines: list[str] = []
+        seen: set[str] = set()
+        for event in events:
+            if event.id in seen:
+                continue
+            seen.add(event.id)
+            last_seq, last_hash = heads.get(event.tenant, (0, GENESIS))
+            digest = self._chain.link(last_hash, last_seq + 1, event)
+            record = ChainedEvent(event, last_seq + 1, last_hash, digest)
+            lines.append(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")
+            heads[event.tenant] = (record.seq, digest)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, "".join(lines).encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._heads = heads
+
+    def _recover(self) -> dict[str, tuple[int, str]]:
+        heads: dict[str, tuple[int, str]] = {}
+        if not self.path.exists():
+            return heads
+        for record in read_jsonl(self.path):
+            heads[record.event.tenant] = (record.seq, record.hash)
+        _truncate_torn_tail(self.path)
+        return heads
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so appends start clean."""
+    with open(path, "rb+") as handle:
+        data = handle.read()
+        if data and not data.endswith(b"\n"):
+            handle.truncate(data.rfind(b"\n") + 1)
+
+
+def read_jsonl(path: Path) -> Iterator[ChainedEvent]:
+    """Read back the chained events of a JSONL sink file (a torn last line is skipped)."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if not line.endswith("\n"):
+                break
+            data = json.loads(line)
+            seq, prev_hash, digest = data.pop("seq"), data.pop("prev_hash"), data.pop("hash")
+            yield ChainedEvent(AuditEvent.from_dict(data), int(seq), str(prev_hash), str(digest))
