@@ -17,13 +17,16 @@ import weakref
 from collections.abc import Iterator
 from typing import NoReturn
 
-__all__ = ["MASK", "Secret", "live_secret_values"]
+__all__ = ["MASK", "Secret", "live_secret_generation", "live_secret_values"]
 
 #: What a secret shows instead of its value.
 MASK = "**********"
 
-_live: weakref.WeakSet[Secret] = weakref.WeakSet()
+# Keyed by identity, not value: Secrets compare equal by value, and a set would treat two equal
+# secrets as one, so the death of one would drop the other's value from redaction.
+_live: weakref.WeakValueDictionary[int, Secret] = weakref.WeakValueDictionary()
 _live_lock = threading.Lock()
+_generation = 0
 
 
 class Secret:
@@ -43,8 +46,10 @@ class Secret:
         self.__value = value
         self.name = name
         if len(value) >= 4:
+            global _generation
             with _live_lock:
-                _live.add(self)
+                _live[id(self)] = self
+                _generation += 1
 
     def reveal(self) -> str:
         """The clear value. Call it only where the value goes onto the wire or into a cipher."""
@@ -94,9 +99,14 @@ class Secret:
         return hmac.compare_digest(self.__value.encode(), clear.encode())
 
 
+def live_secret_generation() -> int:
+    """A counter that changes whenever a secret is created (redactors cache on it)."""
+    return _generation
+
+
 def live_secret_values() -> Iterator[str]:
     """The values of every ``Secret`` alive in this process (for redaction only)."""
     with _live_lock:
-        secrets = list(_live)
+        secrets = list(_live.values())
     for secret in secrets:
         yield secret.reveal()
