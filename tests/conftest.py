@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -69,10 +72,32 @@ def registry() -> AdapterRegistry:
     return reg
 
 
-@pytest.fixture
-def hub(registry: AdapterRegistry) -> Hub:
-    return Hub(
-        Settings.load({}),
+def make_hub(
+    tmp_path: Path,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    *,
+    grants: Iterable[tuple[str, str, str]] = (("alice", "acme", "editor"),),
+    **kwargs: Any,
+) -> Hub:
+    """A Hub over the echo adapter, its data under ``tmp_path``, with real role grants."""
+    registry = AdapterRegistry(discover=False, builtins={})
+    registry.register(EchoConnector)
+    hub = Hub(
+        Settings.load({}, data_dir=tmp_path / "data"),
         registry=registry,
-        transports={"echo": echo_transport()},
+        transports={"echo": transport or echo_transport()},
+        **kwargs,
     )
+
+    async def setup() -> None:
+        await hub.start()
+        for actor, tenant, role in grants:
+            await hub.services.access.grant(actor, tenant, role)
+
+    asyncio.run(setup())
+    return hub
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Hub:
+    return make_hub(tmp_path)

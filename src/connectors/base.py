@@ -117,9 +117,12 @@ class OperationOutcome:
 
 
 class AuditRecorder(Protocol):
-    """What the operation path needs from the audit layer: a cheap, non-blocking record."""
+    """What the operation path needs from the audit layer: a cheap, non-blocking record, and a
+    flush when a connector closes (so no event waits on a loop that is about to end)."""
 
     def record_operation(self, outcome: OperationOutcome) -> None: ...
+
+    async def flush(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +180,26 @@ class ConnectorRuntime:
     resolve_settings: Callable[[Mapping[str, object]], Awaitable[Mapping[str, object]]] | None = (
         None
     )
-    #: The Hub's token manager (OAuth tokens with single-flight refresh), when configured.
+    #: A token manager given explicitly (tests); adapters use :meth:`token_manager`.
     tokens: TokenManager | None = None
+    #: The Hub's token manager, built on first use (it needs the credential store).
+    token_provider: Callable[[], TokenManager] | None = None
     extras: dict[str, object] = field(default_factory=dict)
+
+    def token_manager(self) -> TokenManager:
+        """The token manager for OAuth credentials: the explicit one, else the Hub's (persisted in
+        the encrypted credential store), else a private in-memory one for this instance."""
+        if self.tokens is None:
+            if self.token_provider is not None:
+                self.tokens = self.token_provider()
+            else:
+                from connectors.auth.manager import TokenManager
+                from connectors.auth.memory import InMemoryLockProvider, InMemoryTokenStore
+
+                self.tokens = TokenManager(
+                    InMemoryTokenStore(), InMemoryLockProvider(), clock=self.clock
+                )
+        return self.tokens
 
 
 class Connector:
@@ -267,6 +287,8 @@ class Connector:
         finally:
             await self._close_http()
             self.lifecycle.move(State.CLOSED)
+            if self.runtime.audit is not None:
+                await self.runtime.audit.flush()
 
     async def on_connect(self) -> None:
         """Adapter hook: authenticate, check versions, warm up. Default: nothing."""

@@ -323,6 +323,20 @@ class AccessDenied(AuthorizationError):
 
     action = "ask a tenant admin for a role that allows it"
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        actor: str | None = None,
+        permission: str | None = None,
+        needed_role: str | None = None,
+        **kw: Unpack[ErrorFields],
+    ) -> None:
+        super().__init__(message, **kw)
+        self.actor = actor
+        self.permission = permission
+        self.needed_role = needed_role
+
 
 class ScopeDenied(AuthorizationError):
     """The credential was not granted the OAuth scopes the operation needs."""

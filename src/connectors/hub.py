@@ -44,6 +44,7 @@ from connectors.resilience.events import (
     RateLimitWaitEvent,
     RetryEvent,
 )
+from connectors.services import HubServices
 from connectors.state import MemoryStateBackend, StateBackend
 
 __all__ = ["Hub", "build_policy"]
@@ -66,6 +67,7 @@ class Hub:
         metrics: Metrics | None = None,
         transports: Mapping[str, httpx2.AsyncBaseTransport] | None = None,
         tokens: TokenManager | None = None,
+        enforce_access: bool = True,
     ) -> None:
         self.settings = settings if settings is not None else Settings.load()
         self.definitions: dict[str, ConnectorDefinition] = dict(definitions or {})
@@ -79,8 +81,11 @@ class Hub:
         )
         #: Transports by connector name (emulators in process, tests); None = the network.
         self.transports: dict[str, httpx2.AsyncBaseTransport] = dict(transports or {})
-        #: OAuth tokens with single-flight refresh; persisted by the credential store when set.
-        self.tokens = tokens
+        #: Database, credential store, resolvers, tokens, audit and access, built on first use.
+        self.services = HubServices(self.settings, clock=clock, state=self.state)
+        self._tokens = tokens
+        #: Whether operations check the actor's role (off only for tests of other layers).
+        self.enforce_access = enforce_access
         self._pipelines: dict[tuple[str, ResiliencePolicy], Pipeline] = {}
         self._health: dict[tuple[str, str], HealthTracker] = {}
         self._lock = threading.Lock()
@@ -194,9 +199,26 @@ class Hub:
             clock=self.clock,
             deadline_seconds=policy.deadline,
             transport=transport if transport is not None else self.transports.get(name),
-            tokens=self.tokens,
+            tokens=self._tokens,
+            access=self.services.access if self.enforce_access else None,
+            audit=self.services,
+            resolve_settings=self.services.settings_resolver(tenant_id),
+            token_provider=lambda: self.tokens,
         )
+        credential = merged.get("oauth_credential")
+        if isinstance(credential, str) and credential:
+            runtime.granted_scopes = self.services.granted_scopes(tenant_id, credential)
         return adapter(runtime)
+
+    @property
+    def tokens(self) -> TokenManager:
+        """The token manager: the one given to the Hub, else one persisting to the encrypted
+        credential store (which needs a master key, or dev mode)."""
+        return self._tokens if self._tokens is not None else self.services.tokens
+
+    async def start(self) -> None:
+        """Create the schema if needed and start background services. Idempotent."""
+        await self.services.start()
 
     @asynccontextmanager
     async def open(
@@ -218,6 +240,7 @@ class Hub:
             resilience=resilience,
             transport=transport,
         )
+        await self.start()
         await conn.connect()
         try:
             yield conn
@@ -258,7 +281,8 @@ class Hub:
         return dict(self._health)
 
     async def aclose(self) -> None:
-        """Release shared resources (nothing to do for the in-memory defaults)."""
+        """Flush the audit log and release database connections."""
+        await self.services.close()
 
 
 T = TypeVar("T")

@@ -42,7 +42,7 @@ def test_a_denial_names_actor_tenant_permission_and_the_role_needed(tmp_path):
             for part in ("'bob'", "'acme'", "credential.write", "'viewer'", "'admin'"):
                 assert part in message
             assert info.value.tenant == "acme"
-            assert info.value.operation == "credential.write"
+            assert info.value.permission == "credential.write"
 
     asyncio.run(main())
 

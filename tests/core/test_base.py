@@ -6,7 +6,6 @@ import httpx2
 import pytest
 
 from connectors.base import Connector, OperationOutcome, current_operation, operation
-from connectors.config.settings import Settings
 from connectors.context import current_context
 from connectors.errors import (
     AccessDenied,
@@ -18,7 +17,7 @@ from connectors.errors import (
 )
 from connectors.hub import Hub
 from connectors.testing.capture import capture_logs
-from tests.conftest import EchoConnector, echo_transport
+from tests.conftest import EchoConnector, echo_transport, make_hub
 
 
 class RecordingAudit:
@@ -28,10 +27,8 @@ class RecordingAudit:
     def record_operation(self, outcome: OperationOutcome) -> None:
         self.events.append(outcome)
 
-
-class DenyAll:
-    async def check(self, actor: str, tenant: str, permission: str) -> None:
-        raise AccessDenied(f"{actor} may not {permission}", tenant=tenant)
+    async def flush(self) -> None:
+        self.flushed = True
 
 
 def run(coro):
@@ -83,25 +80,26 @@ def test_operations_require_a_connected_connector(hub):
         run(conn.echo("x"))
 
 
-def test_access_is_checked_before_any_network_io():
+def test_access_is_checked_before_any_network_io(tmp_path):
     log: list[httpx2.Request] = []
-    hub = _hub_with(echo_transport(log))
+    hub = make_hub(tmp_path, echo_transport(log), grants=[("alice", "other-tenant", "admin")])
     audit = RecordingAudit()
 
     async def main():
-        async with make(hub, access=DenyAll(), audit=audit) as conn:
+        async with make(hub, audit=audit) as conn:
             await conn.echo("x")
 
     with pytest.raises(AccessDenied) as info:
         run(main())
     assert log == []
     assert info.value.operation == "echo"
+    assert info.value.permission == "operation.run"
     assert audit.events[0].outcome == "denied"
 
 
-def test_missing_scopes_fail_before_any_network_io():
+def test_missing_scopes_fail_before_any_network_io(tmp_path):
     log: list[httpx2.Request] = []
-    hub = _hub_with(echo_transport(log))
+    hub = make_hub(tmp_path, echo_transport(log))
 
     async def granted():
         return frozenset({"other"})
@@ -139,6 +137,7 @@ def test_context_is_visible_inside_the_operation(hub):
             seen["op"] = current_operation()
 
     hub.registry.register(Peek)
+    asyncio.run(hub.services.access.grant("bob", "t1", "editor"))
 
     async def main():
         async with hub.open("peek", tenant_id="t1", actor="bob") as conn:
@@ -151,7 +150,7 @@ def test_context_is_visible_inside_the_operation(hub):
     assert seen["op"][1].name == "look"
 
 
-def test_transient_failures_are_retried_by_the_pipeline(no_waits):
+def test_transient_failures_are_retried_by_the_pipeline(no_waits, tmp_path):
     calls = {"n": 0}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -160,7 +159,7 @@ def test_transient_failures_are_retried_by_the_pipeline(no_waits):
             return httpx2.Response(503)
         return httpx2.Response(200, json={"echo": "ok"})
 
-    hub = _hub_with(httpx2.MockTransport(handler))
+    hub = make_hub(tmp_path, httpx2.MockTransport(handler))
     audit = RecordingAudit()
 
     async def main():
@@ -172,14 +171,14 @@ def test_transient_failures_are_retried_by_the_pipeline(no_waits):
     assert audit.events[0].attempts == 3
 
 
-def test_non_idempotent_call_is_not_retried_after_an_ambiguous_failure(no_waits):
+def test_non_idempotent_call_is_not_retried_after_an_ambiguous_failure(no_waits, tmp_path):
     calls = {"n": 0}
 
     def handler(request: httpx2.Request) -> httpx2.Response:
         calls["n"] += 1
         raise httpx2.RemoteProtocolError("server closed the connection", request=request)
 
-    hub = _hub_with(httpx2.MockTransport(handler))
+    hub = make_hub(tmp_path, httpx2.MockTransport(handler))
 
     async def main():
         async with make(hub) as conn:
@@ -192,8 +191,8 @@ def test_non_idempotent_call_is_not_retried_after_an_ambiguous_failure(no_waits)
     assert info.value.tenant == "acme"
 
 
-def test_failures_are_logged_with_context_and_counted(no_waits):
-    hub = _hub_with(httpx2.MockTransport(lambda r: httpx2.Response(503)))
+def test_failures_are_logged_with_context_and_counted(no_waits, tmp_path):
+    hub = make_hub(tmp_path, httpx2.MockTransport(lambda r: httpx2.Response(503)))
 
     async def main():
         async with make(hub) as conn:
@@ -273,11 +272,3 @@ def test_health_check_defaults_to_observed_health(hub):
 
     health = run(main())
     assert health.status.value == "healthy"
-
-
-def _hub_with(transport: httpx2.MockTransport) -> Hub:
-    from connectors.registry import AdapterRegistry
-
-    reg = AdapterRegistry(discover=False, builtins={})
-    reg.register(EchoConnector)
-    return Hub(Settings.load({}), registry=reg, transports={"echo": transport})

@@ -196,8 +196,10 @@ class AccessPolicy:
             f"actor {actor!r} may not {permission.value} in tenant {tenant!r}: "
             f"they have {held} there and it needs {needed.value!r} or higher",
             tenant=tenant,
-            operation=permission.value,
             hint=f"ask an admin of tenant {tenant!r} to grant {actor!r} the {needed.value} role",
+            actor=actor,
+            permission=permission.value,
+            needed_role=needed.value,
         )
         if self.on_denied is not None:
             try:

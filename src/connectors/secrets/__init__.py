@@ -4,7 +4,7 @@ Vault (``connectors.secrets.vault``) and AWS Secrets Manager (``connectors.secre
 resolvers live in their own modules because ``hvac`` and ``boto3`` are optional extras.
 """
 
-from connectors.secrets.credential import ChangeEvent, Credential, CredentialInfo
+from connectors.secrets.credential import ChangeEvent, ChangeHook, Credential, CredentialInfo
 from connectors.secrets.crypto import MASTER_KEYS_ENV, MasterKeyring, generate_master_key_entry
 from connectors.secrets.refs import (
     MalformedReference,
@@ -24,7 +24,7 @@ from connectors.secrets.resolvers import (
     StoreResolver,
 )
 from connectors.secrets.secret import MASK, Secret, live_secret_values
-from connectors.secrets.store import ChangeHook, CredentialStore
+from connectors.secrets.store import CredentialStore
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 
 __all__ = ["Base", "Database", "default_sqlite_url", "metadata"]
 
@@ -63,7 +64,12 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, object] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            # A connection per session: aiosqlite connections belong to the event loop that opened
+            # them, and a Hub may be used from several loops (the sync face's, a test's, a job
+            # runner's). Opening a SQLite file costs well under a millisecond.
+            kwargs["poolclass"] = NullPool
+        else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
