@@ -27,7 +27,13 @@ __all__ = ["BUILTIN_ADAPTERS", "ENTRY_POINT_GROUP", "AdapterInfo", "AdapterRegis
 ENTRY_POINT_GROUP = "connectors.adapters"
 
 #: Built-in adapters by name, as ``module:Class`` (imported on first use).
-BUILTIN_ADAPTERS: dict[str, str] = {}
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "salesforce": "connectors.adapters.salesforce:SalesforceConnector",
+    "slack": "connectors.adapters.slack:SlackConnector",
+    "email": "connectors.adapters.email:EmailConnector",
+    "webhook": "connectors.adapters.webhook:WebhookConnector",
+    "http": "connectors.adapters.http:HttpConnector",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import sys
 
@@ -85,6 +87,24 @@ def show_settings() -> None:
         err_console.print(f"[yellow]warning:[/] unknown variable {name}{hint}")
 
 
+def _mount() -> None:
+    """Attach the command families (each in its own module)."""
+    from connectors.cli import access, audit, credentials, tokens
+
+    app.add_typer(credentials.app, name="credentials")
+    app.add_typer(tokens.app, name="tokens")
+    app.add_typer(audit.app, name="audit")
+    app.add_typer(access.app, name="access")
+    app.add_typer(access.teams_app, name="teams")
+    for module in ("templates", "server"):
+        # Families registering several root commands expose ``register(app)``.
+        if importlib.util.find_spec(f"connectors.cli.{module}") is not None:
+            importlib.import_module(f"connectors.cli.{module}").register(app)
+    if importlib.util.find_spec("connectors.cli.webhooks") is not None:
+        webhooks = importlib.import_module("connectors.cli.webhooks")
+        app.add_typer(webhooks.webhooks_app, name="webhooks")
+
+
 def main() -> None:
     """Entry point: typed framework errors become one clear line and exit status 2."""
     try:
@@ -92,3 +112,6 @@ def main() -> None:
     except ConnectorError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         sys.exit(2)
+
+
+_mount()
