@@ -52,6 +52,8 @@ from connectors.clock import Clock, system_clock
 from connectors.context import CallContext, Deadline, new_request_id, use_context
 from connectors.errors import (
     AccessDenied,
+    BulkheadFull,
+    CircuitOpen,
     ConfigurationError,
     ConnectorError,
     ScopeDenied,
@@ -669,7 +671,12 @@ def _finish(
             duration_ms=round(duration * 1000, 3),
         )
     else:
-        conn._log.warning(
+        # Fast-fail rejections (an open circuit, a full bulkhead) would flood the log while a
+        # provider is down: they go to DEBUG; the circuit's transitions are logged once each.
+        log = (
+            conn._log.debug if isinstance(error, CircuitOpen | BulkheadFull) else conn._log.warning
+        )
+        log(
             "operation.failure",
             operation=info.name,
             request_id=ctx.request_id,

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx2
-import yaml
-from pydantic import ValidationError
 
 from connectors.auth.manager import TokenManager
 from connectors.base import Connector, ConnectorRuntime
@@ -28,6 +26,7 @@ from connectors.config.settings import Settings
 from connectors.context import DEFAULT_ACTOR
 from connectors.errors import DefinitionError, UnknownConnector
 from connectors.observability.health import HealthTracker
+from connectors.observability.logging import get_logger
 from connectors.observability.metrics import Metrics
 from connectors.registry import AdapterRegistry
 from connectors.resilience import (
@@ -48,6 +47,8 @@ from connectors.services import HubServices
 from connectors.state import MemoryStateBackend, StateBackend
 
 __all__ = ["Hub", "build_policy"]
+
+_log = get_logger("connectors.circuit")
 
 _default_hub: Hub | None = None
 _default_lock = threading.Lock()
@@ -116,44 +117,10 @@ class Hub:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], settings: Settings | None = None) -> Hub:
         """A Hub from a ``connectors.yaml`` whose ``connectors:`` maps names to definitions."""
-        file = Path(path)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DefinitionError(
-                f"cannot read configuration: {exc.strerror}",
-                file=str(file),
-                hint="set CONNECTOR_CONFIG to an existing file, or remove it to use defaults",
-            ) from exc
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise DefinitionError(
-                f"invalid YAML: {getattr(exc, 'problem', exc)}",
-                file=str(file),
-                line=mark.line + 1 if mark else None,
-                column=mark.column + 1 if mark else None,
-            ) from exc
-        if not isinstance(data, dict):
-            raise DefinitionError("the top level must be a mapping", file=str(file), line=1)
-        raw = data.get("connectors") or {}
-        if not isinstance(raw, dict):
-            raise DefinitionError(
-                "`connectors:` must map connector names to definitions", file=str(file)
-            )
-        definitions: dict[str, ConnectorDefinition] = {}
-        for name, body in raw.items():
-            try:
-                definitions[str(name)] = ConnectorDefinition.model_validate(body)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"])
-                raise DefinitionError(
-                    f"connector {name!r}: {where}: {first['msg']}",
-                    file=str(file),
-                    hint="see `connectors schema` for the accepted fields",
-                ) from exc
+        from connectors.config.loader import load_config
+
+        loaded = load_config(path)
+        definitions = {name: item.definition for name, item in loaded.items()}
         return cls(settings, definitions=definitions)
 
     # --- connectors -----------------------------------------------------------------------------
@@ -361,6 +328,14 @@ class _MetricsListener:
             event.pipeline, event.tenant, event.from_state, event.to_state
         )
         self._metrics.circuit_state(event.pipeline, event.tenant, event.to_state)
+        log = _log.warning if event.to_state in ("open", "forced_open") else _log.info
+        log(
+            "circuit.transition",
+            connector=event.pipeline,
+            tenant=event.tenant,
+            from_state=event.from_state,
+            to_state=event.to_state,
+        )
 
     def on_rate_limit_wait(self, event: RateLimitWaitEvent) -> None:
         self._metrics.rate_limit_wait(event.pipeline, event.tenant, event.wait)

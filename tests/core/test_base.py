@@ -272,3 +272,22 @@ def test_health_check_defaults_to_observed_health(hub):
 
     health = run(main())
     assert health.status.value == "healthy"
+
+
+def test_open_circuit_rejections_do_not_flood_the_log(hub):
+    from connectors.errors import CircuitOpen
+
+    async def main():
+        async with make(hub) as conn:
+            await conn.runtime.pipeline.force_open_breaker("acme")
+            for _ in range(3):
+                with pytest.raises(CircuitOpen):
+                    await conn.echo("x")
+
+    with capture_logs() as logs:
+        run(main())
+    transitions = [e for e in logs if e.get("event") == "circuit.transition"]
+    assert [(e["level"], e["to_state"]) for e in transitions] == [("warning", "forced_open")]
+    failures = [e for e in logs if e.get("event") == "operation.failure"]
+    assert len(failures) == 3
+    assert {e["level"] for e in failures} == {"debug"}

@@ -115,12 +115,19 @@ class AuditWriter:
             self._spooling = True
             self._spool.append([self._redacted(event)])
             self._spooled += 1
+            self._ensure_task()
             self._wake.set()
             return
         buffer.append(event)
         size = len(buffer)
         if size == 1:
-            self._wake.set()
+            task = self._task
+            if task is None or task.done():
+                # The background task ends when idle (no task lingers on a loop the writer's owner
+                # may abandon); the first event after a quiet spell starts it again.
+                self._ensure_task()
+            else:
+                self._wake.set()
         elif size == self._batch_size:
             self._end_linger()
 
@@ -223,9 +230,7 @@ class AuditWriter:
                 await self._spool.sync()
                 ok = await self._replay()
             else:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
+                return  # idle: record() or flush() starts a new task when there is work
             if ok:
                 delay = self._retry_initial
             else:

@@ -6,7 +6,7 @@ Families (every one labelled by ``connector`` and ``tenant``)::
     connector_operation_duration_seconds{connector,tenant,operation}             histogram
     connector_http_requests_total{connector,tenant,operation,status_class}       counter
     connector_retries_total{connector,tenant,operation,reason}                   counter
-    connector_circuit_state{connector,tenant}               gauge: 0 closed, 1 half-open, 2 open
+    connector_circuit_state{connector,tenant}     gauge: 0 closed, 1 half-open, 2 open, 3 forced
     connector_circuit_transitions_total{connector,tenant,from_state,to_state}    counter
     connector_rate_limit_wait_seconds{connector,tenant}                          histogram
     connector_rate_limit_remaining{connector,tenant,quota}                       gauge
@@ -75,7 +75,12 @@ RATE_LIMIT_WAIT_BUCKETS: Final = (
     60.0,
 )
 #: Gauge values of ``connector_circuit_state``.
-CIRCUIT_STATES: Final[Mapping[str, int]] = {"closed": 0, "half_open": 1, "open": 2}
+CIRCUIT_STATES: Final[Mapping[str, int]] = {
+    "closed": 0,
+    "half_open": 1,
+    "open": 2,
+    "forced_open": 3,
+}
 
 
 def status_class(status: int | None) -> str:
@@ -138,7 +143,7 @@ class Metrics:
         )
         self._circuit = Family(
             "connector_circuit_state",
-            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 forced open by an operator.",
             base,
             "gauge",
         )
