@@ -57,5 +57,6 @@ def get_connector(
     loop = background_loop()
     the_hub = hub or Hub.default()
     conn = the_hub.connector(name, tenant_id=tenant_id, actor=actor, settings=settings)
+    loop.run(the_hub.start())
     loop.run(conn.connect())
     return SyncConnector(conn, loop)
