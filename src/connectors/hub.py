@@ -20,6 +20,7 @@ import httpx2
 
 from connectors.auth.manager import TokenManager
 from connectors.base import Connector, ConnectorRuntime
+from connectors.checks import checked_resolver
 from connectors.clock import Clock, system_clock
 from connectors.config.definition import ConnectorDefinition, ResilienceOverrides
 from connectors.config.settings import Settings
@@ -175,6 +176,15 @@ class Hub:
         credential = merged.get("oauth_credential")
         if isinstance(credential, str) and credential:
             runtime.granted_scopes = self.services.granted_scopes(tenant_id, credential)
+        # The definition itself (not the tenant-overridable settings) for adapters whose shape it
+        # defines, and the Hub's database for adapters with durable state (webhook outbox).
+        runtime.extras["definition"] = definition
+        runtime.extras["database"] = self.services.database
+        # Connecting checks compatibility first (versions, credentials, scopes), with the same
+        # messages as `connectors check`.
+        runtime.resolve_settings = checked_resolver(
+            self, name, definition, tenant_id, runtime.resolve_settings
+        )
         return adapter(runtime)
 
     @property
