@@ -91,6 +91,7 @@ async def _bare(url: str, count: int, concurrency: int) -> float:
 
 async def _durable(url: str, count: int, concurrency: int, directory: Path) -> tuple[float, float]:
     db = Database(f"sqlite+aiosqlite:///{directory / 'bench.db'}")
+    db.pool_on_this_loop()  # one long-running loop owns the queue, as a worker does
     await db.create_all()
     try:
         endpoint = await EndpointStore(db).create(

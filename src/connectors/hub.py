@@ -193,8 +193,14 @@ class Hub:
         credential store (which needs a master key, or dev mode)."""
         return self._tokens if self._tokens is not None else self.services.tokens
 
-    async def start(self) -> None:
-        """Create the schema if needed and start background services. Idempotent."""
+    async def start(self, *, pool_connections: bool = False) -> None:
+        """Create the schema if needed and start background services. Idempotent.
+
+        ``pool_connections``: this loop will run for long (a server, a worker): pool database
+        connections on it. Call :meth:`aclose` from the same loop before it ends.
+        """
+        if pool_connections:
+            self.services.database.pool_on_this_loop()
         await self.services.start()
 
     @asynccontextmanager

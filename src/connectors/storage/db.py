@@ -1,22 +1,30 @@
-"""The database handle: engine creation, sessions and schema set-up."""
+"""The database handle: engine creation, sessions and schema set-up.
+
+Async drivers' connections belong to the event loop that opened them, and a Hub may be used from
+several loops (the sync face's background loop, a test's ``asyncio.run``, a job runner). So the
+engine is chosen per loop:
+
+- by default, connections are not pooled (``NullPool``): each session opens its own and closes
+  it, which is safe from any loop at the cost of a connect per session (under a millisecond for
+  SQLite);
+- a long-running owner of one loop (the server, a worker, a benchmark) calls
+  :meth:`Database.pool_on_this_loop` once: that loop then gets a pooled engine, disposed by
+  :meth:`Database.dispose` from the same loop. Pooled connections are never shared across loops.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import MetaData, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, NullPool
 
 __all__ = ["Base", "Database", "default_sqlite_url", "metadata"]
 
@@ -54,27 +62,76 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 class Database:
-    """An async engine plus a session factory.
+    """Async engines (one per event loop, see the module docstring) plus session factories.
 
     ``url`` is any SQLAlchemy async URL: ``sqlite+aiosqlite:///path`` (default) or
     ``postgresql+asyncpg://...``.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 5) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, object] = {"echo": echo}
-        if self.is_sqlite:
-            # A connection per session: aiosqlite connections belong to the event loop that opened
-            # them, and a Hub may be used from several loops (the sync face's, a test's, a job
-            # runner's). Opening a SQLite file costs well under a millisecond.
-            kwargs["poolclass"] = NullPool
+        self.dialect = make_url(url).get_backend_name()
+        self._echo = echo
+        self._pool_size = pool_size
+        self._unpooled: AsyncEngine | None = None
+        self._unpooled_sessions: async_sessionmaker[AsyncSession] | None = None
+        self._pooled_loop: asyncio.AbstractEventLoop | None = None
+        self._pooled: AsyncEngine | None = None
+        self._pooled_sessions: async_sessionmaker[AsyncSession] | None = None
+
+    def _create(self, *, pooled: bool) -> AsyncEngine:
+        kwargs: dict[str, object] = {"echo": self._echo}
+        if pooled:
+            kwargs.update(
+                poolclass=AsyncAdaptedQueuePool,
+                pool_size=self._pool_size,
+                max_overflow=self._pool_size * 2,
+                pool_pre_ping=not self.is_sqlite,
+            )
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+            kwargs["poolclass"] = NullPool
+        engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+
+    def _on_pooled_loop(self) -> bool:
+        if self._pooled_loop is None:
+            return False
+        try:
+            return asyncio.get_running_loop() is self._pooled_loop
+        except RuntimeError:
+            return False
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The engine for the running loop: pooled on the pinned loop, unpooled elsewhere."""
+        if self._on_pooled_loop():
+            assert self._pooled is not None
+            return self._pooled
+        if self._unpooled is None:
+            self._unpooled = self._create(pooled=False)
+        return self._unpooled
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        if self._on_pooled_loop():
+            assert self._pooled_sessions is not None
+            return self._pooled_sessions
+        if self._unpooled_sessions is None:
+            self._unpooled_sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        return self._unpooled_sessions
+
+    def pool_on_this_loop(self) -> None:
+        """Pool connections for the running loop (call from the loop that will own them, and
+        :meth:`dispose` from it before it ends). A second, different loop keeps the first."""
+        loop = asyncio.get_running_loop()
+        if self._pooled_loop is not None and not self._pooled_loop.is_closed():
+            return
+        self._pooled_loop = loop
+        self._pooled = self._create(pooled=True)
+        self._pooled_sessions = async_sessionmaker(self._pooled, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -88,7 +145,13 @@ class Database:
             await conn.run_sync(metadata.create_all)
 
     async def dispose(self) -> None:
-        await self.engine.dispose()
+        """Close pooled connections (when called from the pinned loop) and the unpooled engine."""
+        if self._pooled is not None and self._on_pooled_loop():
+            pooled, self._pooled, self._pooled_sessions = self._pooled, None, None
+            self._pooled_loop = None
+            await pooled.dispose()
+        if self._unpooled is not None:
+            await self._unpooled.dispose()
 
     @property
     def sync_engine(self) -> Engine:
