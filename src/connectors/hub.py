@@ -180,6 +180,9 @@ class Hub:
         # defines, and the Hub's database for adapters with durable state (webhook outbox).
         runtime.extras["definition"] = definition
         runtime.extras["database"] = self.services.database
+        runtime.extras["secrets"] = self.services.resolvers
+        runtime.extras["state"] = self.state
+        runtime.extras["audit"] = self.services
         # Connecting checks compatibility first (versions, credentials, scopes), with the same
         # messages as `connectors check`.
         runtime.resolve_settings = checked_resolver(

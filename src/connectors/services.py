@@ -145,6 +145,10 @@ class HubServices:
             self._audits[loop] = writer
         return writer
 
+    def record(self, event: AuditEvent) -> None:
+        """Record any audit event on the running loop's writer (non-blocking)."""
+        self.audit.record(event)
+
     def _new_writer(self, spool_path: Path) -> AuditWriter:
         return AuditWriter(
             SqlAuditSink(self.database),

@@ -1,6 +1,8 @@
 """The WebhookConnector through the Hub: operations, tenant binding, health, deliver_now."""
 
 import asyncio
+import tempfile
+from pathlib import Path
 
 import httpx2
 import pytest
@@ -28,7 +30,7 @@ def run(coro):
 def make_hub() -> Hub:
     registry = AdapterRegistry(discover=False, builtins={})
     registry.register(WebhookConnector)
-    return Hub(Settings.load({}), registry=registry)
+    return Hub(Settings.load({}, data_dir=Path(tempfile.mkdtemp())), registry=registry)
 
 
 def test_declared_operations_and_version():
@@ -104,7 +106,9 @@ def test_a_database_url_setting_is_used_when_no_database_is_wired(tmp_path):
 
 def test_without_a_database_connect_fails_clearly():
     async def main():
-        async with make_hub().open("webhook", tenant_id="acme"):
+        conn = make_hub().connector("webhook", tenant_id="acme")
+        del conn.runtime.extras["database"]  # a runtime built without the Hub's database
+        async with conn:
             pass
 
     with pytest.raises(ConfigurationError, match="needs a database"):
