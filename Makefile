@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml uv.lock scripts/install-system.sh | $(UV)
 	touch $@
 
 run: install
-	$(BIN)/connectors list
+	$(BIN)/connectors demo
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
