@@ -269,3 +269,14 @@ def test_unknown_variables_do_not_fail_loading() -> None:
 def test_accepted_describes_fields_in_words() -> None:
     assert Settings.accepted("timeout_ms") == "an integer from 1 to 3600000"
     assert Settings.env_var("timeout_ms") == "CONNECTOR_TIMEOUT_MS"
+
+
+def test_server_secret_is_a_secret_of_at_least_32_characters() -> None:
+    value = "s" * 40
+    settings = Settings.load({"CONNECTOR_SERVER_SECRET": value})
+    assert settings.server_secret is not None
+    assert settings.server_secret.reveal() == value
+    assert value not in repr(settings)
+    with pytest.raises(InvalidSetting, match="CONNECTOR_SERVER_SECRET") as info:
+        Settings.load({"CONNECTOR_SERVER_SECRET": "short-secret"})
+    assert "short-secret" not in str(info.value)

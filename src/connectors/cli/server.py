@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -72,7 +71,8 @@ def serve(
 
     try:
         hub = Hub.from_file(config) if config is not None else Hub.default()
-        secret = os.environ.get(SECRET_ENV)
+        configured = hub.settings.server_secret
+        secret = configured.reveal() if configured is not None else None
         settings = ServerSettings(
             probe_interval=probe_interval or None,
             probe_tenants=tuple(tenant or ()),

@@ -66,6 +66,16 @@ def _to_secret(value: object) -> object:
     return value
 
 
+def _server_secret(value: object) -> object:
+    if isinstance(value, str):
+        if not value:
+            return None
+        if len(value) < 32:
+            raise PydanticCustomError("too_short", "too short")
+        return Secret(value, name="CONNECTOR_SERVER_SECRET")
+    return value
+
+
 def _check_url(schemes: tuple[str, ...], what: str) -> BeforeValidator:
     def check(value: object) -> object:
         if isinstance(value, str) and not value.lower().startswith(schemes):
@@ -87,6 +97,7 @@ _ACCEPTED_OVERRIDES: dict[str, str] = {
     "data_dir": "a directory path",
     "config": "the path of a connectors.yaml file",
     "dev_mode": "a boolean (true/false, 1/0, yes/no, on/off)",
+    "server_secret": "a random string of at least 32 characters",
 }
 
 
@@ -129,6 +140,12 @@ class Settings(BaseSettings):
         None, repr=False, description="Master keys wrapping the per-tenant data keys."
     )
     dev_mode: bool = False
+    server_secret: Annotated[Secret | None, BeforeValidator(_server_secret)] = Field(
+        None,
+        repr=False,
+        description="HMAC key of the server's sessions, CSRF tokens and OAuth state; unset: a "
+        "random key per process (sessions end when the server restarts).",
+    )
 
     # --- observability ---
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
