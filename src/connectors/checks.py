@@ -162,7 +162,7 @@ async def check_definition(
             )
     oauth = _oauth_credential(name, definition)
     if oauth is not None:
-        granted = await hub.services.granted_scopes(tenant, oauth)()
+        granted = await hub.granted_scopes(tenant, oauth)()
         if granted is not None:
             lacking: dict[str, list[str]] = {}
             for op, scopes in _operation_scopes(adapter, definition).items():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -25,7 +25,7 @@ from connectors.clock import Clock, system_clock
 from connectors.config.definition import ConnectorDefinition, ResilienceOverrides
 from connectors.config.settings import Settings
 from connectors.context import DEFAULT_ACTOR
-from connectors.errors import DefinitionError, UnknownConnector
+from connectors.errors import CredentialMissing, DefinitionError, UnknownConnector
 from connectors.observability.health import HealthTracker
 from connectors.observability.logging import get_logger
 from connectors.observability.metrics import Metrics
@@ -175,7 +175,7 @@ class Hub:
         )
         credential = merged.get("oauth_credential")
         if isinstance(credential, str) and credential:
-            runtime.granted_scopes = self.services.granted_scopes(tenant_id, credential)
+            runtime.granted_scopes = self.granted_scopes(tenant_id, credential)
         # The definition itself (not the tenant-overridable settings) for adapters whose shape it
         # defines, and the Hub's database for adapters with durable state (webhook outbox).
         runtime.extras["definition"] = definition
@@ -195,6 +195,26 @@ class Hub:
         """The token manager: the one given to the Hub, else one persisting to the encrypted
         credential store (which needs a master key, or dev mode)."""
         return self._tokens if self._tokens is not None else self.services.tokens
+
+    def granted_scopes(
+        self, tenant: str, credential: str
+    ) -> Callable[[], Awaitable[frozenset[str] | None]]:
+        """The scopes granted to an OAuth credential: from the token manager's store, else the
+        ``scopes`` metadata of the tenant's stored credential (``connectors credentials set
+        --scopes``); ``None`` when neither records any, so nothing can be checked."""
+
+        async def granted() -> frozenset[str] | None:
+            stored = await self.tokens.store.load(tenant, credential)
+            if stored is not None:
+                return frozenset(stored.token.scopes)
+            try:
+                recorded = await self.services.credentials.get(tenant, credential)
+            except CredentialMissing:
+                return None
+            scopes = recorded.metadata.get("scopes")
+            return frozenset(str(s) for s in scopes) if isinstance(scopes, list) else None
+
+        return granted
 
     async def start(self, *, pool_connections: bool = False) -> None:
         """Create the schema if needed and start background services. Idempotent.

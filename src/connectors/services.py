@@ -28,7 +28,6 @@ from connectors.auth.stores import CredentialTokenStore, StateLockProvider
 from connectors.base import OperationOutcome
 from connectors.clock import Clock
 from connectors.config.settings import Settings
-from connectors.errors import CredentialMissing
 from connectors.observability.logging import get_logger
 from connectors.observability.redaction import redact_text
 from connectors.secrets.credential import ChangeEvent
@@ -241,23 +240,6 @@ class HubServices:
             return resolved
 
         return resolve
-
-    def granted_scopes(
-        self, tenant: str, credential: str
-    ) -> Callable[[], Awaitable[frozenset[str] | None]]:
-        """Scopes recorded for a stored OAuth credential (``None`` when not known)."""
-
-        async def granted() -> frozenset[str] | None:
-            try:
-                stored = await self.credentials.get(tenant, credential)
-            except CredentialMissing:
-                return None
-            scopes = stored.metadata.get("scopes")
-            if not isinstance(scopes, list):
-                return None
-            return frozenset(str(s) for s in scopes)
-
-        return granted
 
     # --- audit hooks ----------------------------------------------------------------------------
 
