@@ -50,6 +50,7 @@ from connectors.testing.salesforce import (
     SeedSpec,
     create_salesforce_app,
 )
+from connectors.testing.salesforce.faults import salesforce_faults
 from connectors.testing.slack import SlackEmulator, SlackEmulatorConfig
 
 __all__ = [
@@ -154,7 +155,7 @@ async def build_demo(
     slack = SlackEmulator(
         SlackEmulatorConfig(time_scale=5.0, integer_retry_after=False), clock=clock
     )
-    sf_injector = FaultInjector(salesforce.app, sf_faults, seed=7, clock=clock)
+    sf_injector = salesforce_faults(salesforce.app, sf_faults, seed=7, clock=clock)
     slack_injector = FaultInjector(slack.app, slack_faults, seed=11, clock=clock)
     registry = AdapterRegistry(discover=False, builtins={})
     registry.register(SalesforceConnector)
