@@ -30,7 +30,7 @@ def test_example_runs(
 @pytest.mark.parametrize("path", EXAMPLE_TESTS, ids=lambda p: p.name)
 def test_example_test_suite_passes(path: Path, tmp_path: Path) -> None:
     """Example tests run as a user would run them: pytest with the installed plugin."""
-    result = subprocess.run(  # noqa: S603 - our own interpreter and file
+    result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(path)],
         cwd=tmp_path,
         capture_output=True,
