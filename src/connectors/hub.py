@@ -74,13 +74,13 @@ class Hub:
         self.settings = settings if settings is not None else Settings.load()
         self.definitions: dict[str, ConnectorDefinition] = dict(definitions or {})
         self.registry = registry if registry is not None else AdapterRegistry()
-        self.state: StateBackend = state if state is not None else MemoryStateBackend()
         self.clock = clock
         self.metrics = (
             metrics
             if metrics is not None
             else Metrics(tenant_label=self.settings.metrics_tenant_label)
         )
+        self.state: StateBackend = state if state is not None else self._default_state()
         #: Transports by connector name (emulators in process, tests); None = the network.
         self.transports: dict[str, httpx2.AsyncBaseTransport] = dict(transports or {})
         #: Database, credential store, resolvers, tokens, audit and access, built on first use.
@@ -91,6 +91,19 @@ class Hub:
         self._pipelines: dict[tuple[str, ResiliencePolicy], Pipeline] = {}
         self._health: dict[tuple[str, str], HealthTracker] = {}
         self._lock = threading.Lock()
+
+    def _default_state(self) -> StateBackend:
+        """In-memory state, or Redis when ``CONNECTOR_STATE_BACKEND=redis``."""
+        if self.settings.state_backend != "redis":
+            return MemoryStateBackend()
+        from connectors.state.redis import RedisStateBackend
+
+        return RedisStateBackend(
+            self.settings.redis_url,
+            clock=self.settings.redis_clock,
+            on_unavailable=self.settings.state_on_unavailable,
+            on_fallback=self.metrics.state_fallback,
+        )
 
     # --- construction ---------------------------------------------------------------------------
 
@@ -287,8 +300,11 @@ class Hub:
         return dict(self._health)
 
     async def aclose(self) -> None:
-        """Flush the audit log and release database connections."""
+        """Flush the audit log and release database and Redis connections."""
         await self.services.close()
+        close = getattr(self.state, "aclose", None)
+        if close is not None:
+            await close()
 
 
 T = TypeVar("T")

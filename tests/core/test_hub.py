@@ -109,3 +109,19 @@ def test_default_hub_uses_connector_config(tmp_path, monkeypatch):
         assert "e" in Hub.default().definitions
     finally:
         Hub.set_default(None)
+
+
+def test_redis_state_backend_is_picked_from_settings(tmp_path):
+    from connectors.state.redis import RedisStateBackend
+
+    settings = Settings.load(
+        {
+            "CONNECTOR_STATE_BACKEND": "redis",
+            "CONNECTOR_REDIS_URL": "redis://127.0.0.1:1/0",
+            "CONNECTOR_STATE_ON_UNAVAILABLE": "fail_closed",
+        },
+        data_dir=tmp_path,
+    )
+    hub = Hub(settings)
+    assert isinstance(hub.state, RedisStateBackend)
+    asyncio.run(hub.aclose())

@@ -27,6 +27,7 @@ def test_render_exposes_exactly_the_documented_families() -> None:
     m.circuit_transition("salesforce", "acme", "closed", "open")
     m.rate_limit_wait("salesforce", "acme", 0.3)
     m.rate_limit_remaining("salesforce", "acme", "DailyApiRequests", 14_000)
+    m.state_fallback("rate_acquire")
     # The parser strips the _total suffix from counter family names.
     assert families(m) == {
         "connector_operations": "counter",
@@ -37,6 +38,7 @@ def test_render_exposes_exactly_the_documented_families() -> None:
         "connector_circuit_transitions": "counter",
         "connector_rate_limit_wait_seconds": "histogram",
         "connector_rate_limit_remaining": "gauge",
+        "connector_state_fallback": "counter",
     }
     assert m.content_type == prometheus_client.CONTENT_TYPE_LATEST
     assert m.content_type.startswith("text/plain; version=")

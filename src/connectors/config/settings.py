@@ -135,6 +135,14 @@ class Settings(BaseSettings):
     database_url: Annotated[str | None, _check_url(_DATABASE_SCHEMES, "database")] = None
     state_backend: Annotated[StateBackend, BeforeValidator(_lower)] = "memory"
     redis_url: Annotated[str | None, _check_url(_REDIS_SCHEMES, "Redis")] = None
+    redis_clock: Literal["server", "client"] = Field(
+        "server", description="Time source of Redis scripts: server TIME, or the client's clock."
+    )
+    state_on_unavailable: Literal["fail_open", "fail_closed"] = Field(
+        "fail_open",
+        description="When Redis is unreachable: serve from local state (with a metric and a "
+        "warning) or fail calls with ServiceUnavailable.",
+    )
     config: Path | None = Field(None, description="Path of connectors.yaml.")
     master_keys: Annotated[Secret | None, BeforeValidator(_to_secret)] = Field(
         None, repr=False, description="Master keys wrapping the per-tenant data keys."

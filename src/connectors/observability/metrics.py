@@ -10,6 +10,7 @@ Families (every one labelled by ``connector`` and ``tenant``)::
     connector_circuit_transitions_total{connector,tenant,from_state,to_state}    counter
     connector_rate_limit_wait_seconds{connector,tenant}                          histogram
     connector_rate_limit_remaining{connector,tenant,quota}                       gauge
+    connector_state_fallback_total{operation}                                    counter
 
 Nothing is registered globally and nothing happens at import time: each :class:`Metrics` owns a
 ``CollectorRegistry``. ``operation`` and ``http_request`` run on every call, so the label tuple
@@ -166,6 +167,12 @@ class Metrics:
             (*base, "quota"),
             "gauge",
         )
+        self._fallbacks = Family(
+            "connector_state_fallback_total",
+            "Shared-state operations served locally because Redis was unreachable (fail-open).",
+            ("operation",),
+            "counter",
+        )
         families = (
             self._operations,
             self._durations,
@@ -175,6 +182,7 @@ class Metrics:
             self._transitions,
             self._waits,
             self._remaining,
+            self._fallbacks,
         )
         self.registry.register(FamilyCollector(families, self._lock))
         self._op_cache: dict[tuple[str, str, str, str], tuple[list[float], list[float]]] = {}
@@ -270,6 +278,11 @@ class Metrics:
         cell = self._cell(self._remaining, connector, tenant, quota)
         with self._lock:
             cell[0] = float(remaining)
+
+    def state_fallback(self, operation: str) -> None:
+        """Count one state operation served by the local fallback while Redis was unreachable."""
+        with self._lock:
+            self._fallbacks.cell((operation,))[0] += 1.0
 
     # --- reading -------------------------------------------------------------------------------
 

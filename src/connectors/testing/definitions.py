@@ -36,26 +36,30 @@ def emulator_definitions(
     """Definitions named ``salesforce`` and ``slack`` for the given emulator handles."""
     found: dict[str, ConnectorDefinition] = {}
     if salesforce is not None:
-        found["salesforce"] = ConnectorDefinition(
-            type="salesforce",
-            settings={
-                "auth": "client_credentials",
-                "client_id": DEFAULT_APP.consumer_key,
-                "client_secret": Secret(DEFAULT_APP.consumer_secret, name="client_secret"),
-                "login_url": salesforce.base_url,
-            },
+        found["salesforce"] = ConnectorDefinition.model_validate(
+            {
+                "type": "salesforce",
+                "settings": {
+                    "auth": "client_credentials",
+                    "client_id": DEFAULT_APP.consumer_key,
+                    "client_secret": Secret(DEFAULT_APP.consumer_secret, name="client_secret"),
+                    "login_url": salesforce.base_url,
+                },
+            }
         )
     if slack is not None:
         emulator = slack.emulator
         if not isinstance(emulator, SlackEmulator):
             raise TypeError("slack= needs a Slack emulator handle")
         token = emulator.issue_token()
-        found["slack"] = ConnectorDefinition(
-            type="slack",
-            settings={
-                "base_url": slack.base_url,
-                "token": Secret(token.access_token, name="slack_bot_token"),
-                "auto_join": True,
-            },
+        found["slack"] = ConnectorDefinition.model_validate(
+            {
+                "type": "slack",
+                "settings": {
+                    "base_url": slack.base_url,
+                    "token": Secret(token.access_token, name="slack_bot_token"),
+                    "auto_join": True,
+                },
+            }
         )
     return found
