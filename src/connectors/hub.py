@@ -14,7 +14,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx2
 
@@ -46,6 +46,9 @@ from connectors.resilience.events import (
 )
 from connectors.services import HubServices
 from connectors.state import MemoryStateBackend, StateBackend
+
+if TYPE_CHECKING:
+    from connectors.jobs.select import JobRunner
 
 __all__ = ["Hub", "build_policy"]
 
@@ -88,6 +91,7 @@ class Hub:
         self._tokens = tokens
         #: Whether operations check the actor's role (off only for tests of other layers).
         self.enforce_access = enforce_access
+        self._jobs: JobRunner | None = None
         self._pipelines: dict[tuple[str, ResiliencePolicy], Pipeline] = {}
         self._health: dict[tuple[str, str], HealthTracker] = {}
         self._lock = threading.Lock()
@@ -208,6 +212,16 @@ class Hub:
         """The token manager: the one given to the Hub, else one persisting to the encrypted
         credential store (which needs a master key, or dev mode)."""
         return self._tokens if self._tokens is not None else self.services.tokens
+
+    @property
+    def jobs(self) -> JobRunner:
+        """The background job runner picked from configuration (``CONNECTOR_JOBS_BACKEND``):
+        the local runner on the Hub's database, or procrastinate on PostgreSQL."""
+        if self._jobs is None:
+            from connectors.jobs.select import job_runner_for
+
+            self._jobs = job_runner_for(self)
+        return self._jobs
 
     def granted_scopes(
         self, tenant: str, credential: str

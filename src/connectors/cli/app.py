@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import sys
 
@@ -89,20 +87,29 @@ def show_settings() -> None:
 
 def _mount() -> None:
     """Attach the command families (each in its own module)."""
-    from connectors.cli import access, audit, credentials, tokens
+    from connectors.cli import (
+        access,
+        audit,
+        credentials,
+        rotate,
+        server,
+        templates,
+        tokens,
+        webhooks,
+        worker,
+    )
 
+    rotate.register_credentials(credentials.app)
     app.add_typer(credentials.app, name="credentials")
     app.add_typer(tokens.app, name="tokens")
     app.add_typer(audit.app, name="audit")
     app.add_typer(access.app, name="access")
     app.add_typer(access.teams_app, name="teams")
-    for module in ("templates", "server"):
-        # Families registering several root commands expose ``register(app)``.
-        if importlib.util.find_spec(f"connectors.cli.{module}") is not None:
-            importlib.import_module(f"connectors.cli.{module}").register(app)
-    if importlib.util.find_spec("connectors.cli.webhooks") is not None:
-        webhooks = importlib.import_module("connectors.cli.webhooks")
-        app.add_typer(webhooks.webhooks_app, name="webhooks")
+    app.add_typer(webhooks.webhooks_app, name="webhooks")
+    # Families adding several root commands expose ``register(app)``.
+    templates.register(app)
+    server.register(app)
+    worker.register(app)
 
 
 def main() -> None:

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     redis_clock: Literal["server", "client"] = Field(
         "server", description="Time source of Redis scripts: server TIME, or the client's clock."
     )
+    jobs_backend: Literal["local", "procrastinate", "auto"] = Field(
+        "auto",
+        description="Background jobs: the local runner (SQL table, one process), procrastinate "
+        "(PostgreSQL, many workers), or auto (procrastinate when database_url is PostgreSQL).",
+    )
     state_on_unavailable: Literal["fail_open", "fail_closed"] = Field(
         "fail_open",
         description="When Redis is unreachable: serve from local state (with a metric and a "

@@ -39,6 +39,7 @@ from .oauth import OAuthServer
 from .org import Org
 from .query import QueryService, parse_batch_size
 from .rest import ApiRequest, ApiResponse, Router
+from .rotation import ConnectedAppRotation
 from .schema import Record, default_schema
 from .seed import SeedData, SeedSpec
 from .sessions import Session, SessionStore
@@ -126,6 +127,7 @@ class SalesforceEmulator:
         self.router.add("GET", r"/queryAll", self._query)
         self.router.add("GET", r"/query/([0-9A-Za-z]+)-(\d+)", self._query_more)
         self.router.add("GET", r"/queryAll/([0-9A-Za-z]+)-(\d+)", self._query_more)
+        self.rotation = ConnectedAppRotation(self)  # emulator-only admin API (rotation.py)
 
         self.app = Starlette(
             routes=[
