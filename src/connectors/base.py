@@ -40,6 +40,7 @@ from typing import (
     Any,
     ClassVar,
     Concatenate,
+    Final,
     ParamSpec,
     Protocol,
     TypeVar,
@@ -49,7 +50,14 @@ from typing import (
 import httpx2
 
 from connectors.clock import Clock, system_clock
-from connectors.context import CallContext, Deadline, new_request_id, use_context
+from connectors.context import (
+    CallContext,
+    Deadline,
+    new_request_id,
+    reset_context,
+    set_context,
+    use_context,
+)
 from connectors.errors import (
     AccessDenied,
     BulkheadFull,
@@ -62,7 +70,7 @@ from connectors.lifecycle import Lifecycle, State
 from connectors.observability.health import Health, HealthCheck, HealthTracker
 from connectors.observability.logging import get_logger
 from connectors.observability.metrics import Metrics
-from connectors.observability.tracing import span
+from connectors.observability.tracing import tracing
 from connectors.resilience import Attempt, Pipeline, RateLimit
 
 if TYPE_CHECKING:
@@ -87,6 +95,8 @@ C = TypeVar("C", bound="Connector")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 _log = get_logger("connectors.operation")
+_DEBUG: Final = 10  # logging.DEBUG
+_WARNING: Final = 30  # logging.WARNING
 
 
 class AccessChecker(Protocol):
@@ -218,6 +228,9 @@ class Connector:
     default_rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
 
     _operations: ClassVar[dict[str, OperationInfo]] = {}
+    #: The (tenant, actor) objects that last passed :class:`CallContext` validation, so later
+    #: operations can build their context without repeating it (see ``_new_context``).
+    _checked_identity: tuple[str, str] | None = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -442,9 +455,16 @@ class Connector:
     def _new_context(self) -> CallContext:
         rt = self.runtime
         deadline = Deadline.after(rt.deadline_seconds, rt.clock) if rt.deadline_seconds else None
-        return CallContext(
-            tenant=self.tenant, actor=self.actor, request_id=new_request_id(), deadline=deadline
+        tenant, actor = self.tenant, self.actor
+        checked = self._checked_identity
+        if checked is not None and checked[0] is tenant and checked[1] is actor:
+            # The same tenant and actor objects passed CallContext's checks before.
+            return CallContext._trusted(tenant, actor, new_request_id(), deadline)
+        ctx = CallContext(
+            tenant=tenant, actor=actor, request_id=new_request_id(), deadline=deadline
         )
+        self._checked_identity = (tenant, actor)
+        return ctx
 
 
 class _OperationDecorator(Protocol):
@@ -535,17 +555,23 @@ def _wrap_call(
     async def wrapper(self: Connector, /, *args: object, **kwargs: object) -> R:
         scope = _open_scope(self, info)
         token = _current_scope.set(scope)
+        ctx_token = set_context(scope.ctx)
         started = self.runtime.clock.monotonic()
         error: BaseException | None = None
         try:
-            with use_context(scope.ctx), span(self._span_name(info), self._span_attrs(scope)):
-                await _enter(self, scope)
-                return await fn(self, *args, **kwargs)
+            if tracing.enabled:
+                with tracing.span(self._span_name(info), self._span_attrs(scope)):
+                    await _enter(self, scope)
+                    return await fn(self, *args, **kwargs)
+            # Untraced (the default): no span object, no attribute dict.
+            await _enter(self, scope)
+            return await fn(self, *args, **kwargs)
         except BaseException as exc:
             _contextualise(self, scope, exc)
             error = exc
             raise
         finally:
+            reset_context(ctx_token)
             _current_scope.reset(token)
             _finish(self, scope, started, error, signature, args, kwargs)
 
@@ -662,29 +688,32 @@ def _finish(
                 else getattr(error, "status", None) or scope.status,
             )
         )
+    logger = conn._log
     if error is None:
-        conn._log.debug(
-            "operation.success",
-            operation=info.name,
-            request_id=ctx.request_id,
-            attempts=scope.attempts,
-            duration_ms=round(duration * 1000, 3),
-        )
+        # Checked first so a filtered line (the default) costs no field dict and no rounding.
+        if logger.is_enabled_for(_DEBUG):
+            logger.debug(
+                "operation.success",
+                operation=info.name,
+                request_id=ctx.request_id,
+                attempts=scope.attempts,
+                duration_ms=round(duration * 1000, 3),
+            )
     else:
         # Fast-fail rejections (an open circuit, a full bulkhead) would flood the log while a
         # provider is down: they go to DEBUG; the circuit's transitions are logged once each.
-        log = (
-            conn._log.debug if isinstance(error, CircuitOpen | BulkheadFull) else conn._log.warning
-        )
-        log(
-            "operation.failure",
-            operation=info.name,
-            request_id=ctx.request_id,
-            attempts=scope.attempts,
-            duration_ms=round(duration * 1000, 3),
-            error=code,
-            message=str(error),
-        )
+        fast_fail = isinstance(error, CircuitOpen | BulkheadFull)
+        if logger.is_enabled_for(_DEBUG if fast_fail else _WARNING):
+            log = logger.debug if fast_fail else logger.warning
+            log(
+                "operation.failure",
+                operation=info.name,
+                request_id=ctx.request_id,
+                attempts=scope.attempts,
+                duration_ms=round(duration * 1000, 3),
+                error=code,
+                message=str(error),
+            )
 
 
 def _target(

@@ -134,6 +134,17 @@ class AccessPolicy:
         Raises :class:`~connectors.errors.AccessDenied` naming the actor, tenant, permission,
         the actor's role and the role that would be needed.
         """
+        # Warm path: one dict lookup. A permission string compares equal to its Permission
+        # member, so an unknown one misses here and is parsed (and refused) below.
+        hit = self._cache.get((tenant, actor))
+        if (
+            hit is not None
+            and hit[0] is not None
+            and isinstance(permission, str)
+            and permission in MATRIX[hit[0]]
+            and hit[1] > self._clock.monotonic()
+        ):
+            return
         if not isinstance(permission, Permission):
             permission = Permission.parse(permission)
         if self.trust_service_actor and actor == self.service_actor:
