@@ -192,6 +192,9 @@ class ConnectorRuntime:
     resolve_settings: Callable[[Mapping[str, object]], Awaitable[Mapping[str, object]]] | None = (
         None
     )
+    #: Runs before every connect: the Hub starts its services (schema, audit) there, so a
+    #: connector is never used against a database that was not set up.
+    before_connect: Callable[[], Awaitable[None]] | None = None
     #: A token manager given explicitly (tests); adapters use :meth:`token_manager`.
     tokens: TokenManager | None = None
     #: The Hub's token manager, built on first use (it needs the credential store).
@@ -280,6 +283,8 @@ class Connector:
         """Open the connector: create the HTTP client, then run the adapter's ``on_connect``."""
         self.lifecycle.move(State.CONNECTING)
         try:
+            if self.runtime.before_connect is not None:
+                await self.runtime.before_connect()
             if self.runtime.resolve_settings is not None:
                 self.runtime.settings = await self.runtime.resolve_settings(self.runtime.settings)
             await self.on_connect()

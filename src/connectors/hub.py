@@ -189,6 +189,7 @@ class Hub:
             audit=self.services,
             resolve_settings=self.services.settings_resolver(tenant_id),
             token_provider=lambda: self.tokens,
+            before_connect=self.start,
         )
         credential = merged.get("oauth_credential")
         if isinstance(credential, str) and credential:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -77,6 +78,9 @@ class Spool:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._append = os.fdopen(fd, "ab")
+            # A writer abandoned without close() (its loop ended) must not leak the handle:
+            # flush and close it when the spool is collected.
+            weakref.finalize(self, _close_quietly, self._append)
         return self._append
 
     def append(self, events: Sequence[AuditEvent]) -> None:
@@ -192,5 +196,11 @@ class Spool:
 
     def close(self) -> None:
         if self._append is not None:
-            self._append.close()
+            if not self._append.closed:
+                self._append.close()
             self._append = None
+
+
+def _close_quietly(handle: BinaryIO) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        handle.close()
