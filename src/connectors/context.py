@@ -113,7 +113,9 @@ class CallContext:
         if deadline is None:
             return self
         merged = deadline.earliest(self.deadline)
-        return self if merged is self.deadline else dataclasses.replace(self, deadline=merged)
+        if merged is self.deadline:
+            return self
+        return CallContext._trusted(self.tenant, self.actor, self.request_id, merged)
 
     def remaining(self) -> float:
         """Seconds until the deadline (``inf`` when there is none)."""

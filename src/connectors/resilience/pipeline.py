@@ -196,7 +196,7 @@ class Pipeline:
             own = start + self._policy_deadline
             if own < deadline_at:
                 deadline_at = own
-                ctx = ctx.replace(deadline=Deadline(own, clock))
+                ctx = ctx.with_deadline(Deadline(own, clock))
         tenant = ctx.tenant
         if breaker_key is None:
             bkey = self._bkeys.get(tenant) or self._breaker_key(tenant, None)
