@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.9
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench soak fuzz clean
 
 install: $(VENV)/.installed
 
@@ -24,8 +24,8 @@ run: install
 	$(BIN)/connectors demo
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks soak docs/examples
+	$(BIN)/ruff format --check src tests benchmarks soak docs/examples
 
 typecheck: install
 	$(BIN)/mypy
@@ -37,7 +37,13 @@ pytest: install
 test: lint typecheck pytest
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
+soak: install
+	$(BIN)/python soak/run.py $(SOAK_ARGS)
+
+fuzz: install
+	FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/fuzz -q -p no:randomly --timeout=0
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # Run as a script, this folder comes first on sys.path, where a sibling module may shadow the
-# standard library (benchmarks/email.py shadows ``email``, which redis-py imports): drop it.
+# standard library (a module named like a stdlib one): drop it.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 

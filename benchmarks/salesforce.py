@@ -333,7 +333,7 @@ _CHILDREN = {
 
 def _in_subprocess(name: str, base: str, count: int) -> dict[str, float]:
     out = subprocess.run(
-        # -P: the script's folder must not shadow the standard library (benchmarks/email.py).
+        # -P: the script's folder must not shadow the standard library.
         [sys.executable, "-P", HERE, "--child", name, "--base", base, "--count", str(count)],
         capture_output=True,
         text=True,

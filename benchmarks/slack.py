@@ -40,7 +40,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-# Run as a script, this folder is sys.path[0], and sibling benchmark modules (``email.py``) would
+# Run as a script, this folder is sys.path[0], and a sibling module named like a stdlib one would
 # shadow the standard library in this process and in the spawned emulator process.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
