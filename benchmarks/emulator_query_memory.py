@@ -24,7 +24,7 @@ from connectors.testing.salesforce import SalesforceEmulatorConfig, SeedSpec, cr
 from connectors.testing.salesforce.config import DEFAULT_APP, DEFAULT_USER
 
 
-async def measure(count: int, batch_size: int, query: str) -> dict[str, float | int | str]:
+async def measure(count: int, batch_size: int, query: str) -> dict[str, object]:
     emulator = create_salesforce_app(SalesforceEmulatorConfig(seed=SeedSpec(contacts=count)))
     process = psutil.Process()
     transport = httpx2.ASGITransport(app=emulator.app)
@@ -70,22 +70,27 @@ async def measure(count: int, batch_size: int, query: str) -> dict[str, float | 
         "seconds": round(elapsed, 3),
         "records_per_second": round(seen / elapsed, 1),
         "peak_rss_growth_mb": round((peak - baseline) / 1e6, 2),
+        # issue 4: the query pages with flat memory (a few MB, whatever the record count)
+        "targets": {"memory_flat_lt_50mb": (peak - baseline) / 1e6 < 50},
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--query", default="SELECT Id, Name, Email FROM Contact")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args()
-    result = asyncio.run(measure(args.count, args.batch_size, args.query))
+    parser.add_argument("--quick", action="store_true", help="100,000 records")
+    args = parser.parse_args(argv)
+    count = min(args.count, 100_000) if args.quick else args.count
+    result = asyncio.run(measure(count, args.batch_size, args.query))
     if args.json:
         print(json.dumps(result))
     else:
         for key, value in result.items():
             print(f"{key:>20}: {value}")
+    return result
 
 
 if __name__ == "__main__":
