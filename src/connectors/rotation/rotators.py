@@ -122,6 +122,8 @@ class RotatorRegistry:
             "generated": GeneratedSecretRotator,
             "generated-token": lambda: GeneratedSecretRotator("token"),
             "salesforce-emulator": _salesforce_emulator,
+            "slack-emulator": _slack_emulator,
+            "slack-emulator-signing": _slack_emulator_signing,
         }
         self._instances: dict[str, Rotator] = {}
         self._discover = discover
@@ -187,3 +189,15 @@ def _salesforce_emulator() -> Rotator:
     from connectors.rotation.emulated import SalesforceEmulatorRotator
 
     return SalesforceEmulatorRotator()
+
+
+def _slack_emulator() -> Rotator:
+    from connectors.rotation.slack_emulated import SlackEmulatorRotator
+
+    return SlackEmulatorRotator()
+
+
+def _slack_emulator_signing() -> Rotator:
+    from connectors.rotation.slack_emulated import SlackEmulatorRotator
+
+    return SlackEmulatorRotator("signing_secret")

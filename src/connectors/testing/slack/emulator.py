@@ -47,6 +47,7 @@ from connectors.testing.slack.envelope import (
 )
 from connectors.testing.slack.events import event_callback, post_signed, url_verification
 from connectors.testing.slack.ratelimit import BucketLimiter, format_retry_after
+from connectors.testing.slack.rotation import AppSecretRotation
 from connectors.testing.slack.seed import build_state
 from connectors.testing.slack.state import (
     Channel,
@@ -92,6 +93,7 @@ class SlackEmulator:
                 Route("/oauth/v2/authorize", self._authorize, methods=["GET"]),
             ]
         )
+        self.rotation = AppSecretRotation(self)  # emulator-only admin API (rotation.py)
 
     # --- the Web API --------------------------------------------------------------------------
 

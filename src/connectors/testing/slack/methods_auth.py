@@ -45,7 +45,7 @@ def _client(ctx: MethodContext) -> SlackApp:
     app = ctx.emulator.state.app_by_client_id(client_id) if client_id else None
     if app is None:
         raise SlackApiError("invalid_client_id")
-    if client_secret != app.client_secret:
+    if not ctx.emulator.rotation.accepts_client_secret(app, client_secret):  # old one too
         raise SlackApiError("bad_client_secret")
     return app
 
