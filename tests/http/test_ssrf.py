@@ -245,3 +245,9 @@ def test_blocked_reason_agrees_with_is_global_for_plain_ipv6(n):
     reason = blocked_reason(ip)
     if not ip.is_global:
         assert reason is not None
+
+
+@pytest.mark.parametrize("url", ["https://./", "http://.:80", "http://..:80/x"])
+def test_a_host_of_only_dots_is_no_host(url: str) -> None:
+    with pytest.raises(BlockedDestination, match="no host"):
+        SsrfGuard().check_url(url)

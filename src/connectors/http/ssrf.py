@@ -306,6 +306,8 @@ class SsrfGuard:
         if not raw_host:
             raise BlockedDestination("the URL has no host", hint="send an absolute http(s) URL")
         host = _normal_host(raw_host)
+        if not host.strip("."):  # "http://./", "http://../": only empty labels, no host
+            raise BlockedDestination("the URL has no host", hint="send an absolute http(s) URL")
         if "%" in host:
             raise BlockedDestination(
                 "IPv6 zone identifiers are refused", hint="use a global IPv6 address"
