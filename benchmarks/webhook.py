@@ -12,7 +12,8 @@ answering 204 with keep-alive):
 - ``ratio``: ``durable_dps / bare_rps``.
 
 Targets (issue 8): ≥ 500 deliveries/s on 2 cores, and ≥ 50 % of the bare loop.
-``--json`` prints one JSON object.
+``--json`` prints one JSON object, with the machine's CPU count and load averages taken before
+and after the run (the figures swing with other work on a shared box: read them together).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncio
 import base64
 import json
 import multiprocessing
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -134,6 +136,7 @@ async def _durable(url: str, count: int, concurrency: int, directory: Path) -> t
 
 def bench_webhook(count: int = 5_000, concurrency: int = 16) -> dict[str, object]:
     """Run both measurements against one receiver process; return figures and targets."""
+    load_before = os.getloadavg()
     parent, child = multiprocessing.Pipe()
     receiver = multiprocessing.Process(target=_receiver, args=(child,), daemon=True)
     receiver.start()
@@ -156,12 +159,16 @@ def bench_webhook(count: int = 5_000, concurrency: int = 16) -> dict[str, object
         "durable_dps": round(durable),
         "enqueue_mps": round(enqueue),
         "ratio": round(ratio, 3),
+        "cpus": os.cpu_count(),
+        "load_avg_before": [round(x, 2) for x in load_before],
+        "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         "targets": {
             ">= 500 durable deliveries/s": durable >= 500,
             ">= 50% of the bare httpx2 loop": ratio >= 0.5,
         },
         "notes": "loopback receiver in its own process (asyncio, 204, keep-alive); SQLite file "
-        "in a temporary directory (WAL); messages enqueued before timing; one endpoint.",
+        "in a temporary directory (WAL); messages enqueued before timing; one endpoint; "
+        "runner concurrency and HTTP connections both = concurrency.",
     }
 
 

@@ -127,3 +127,46 @@ def test_extend_reschedule_fail_release_and_counts(tmp_path):
         await db.dispose()
 
     run(main())
+
+
+def test_unlease_gives_prefetched_jobs_back_without_spending_an_attempt(tmp_path):
+    clock = FakeClock()
+
+    async def main():
+        db = await make_db(tmp_path)
+        queue = JobQueue(db, clock=clock)
+        ids = [await queue.enqueue("j", {}) for _ in range(3)]
+        await queue.lease("w", limit=3, lease=30)
+        await queue.unlease("other", ids)  # not the owner: nothing changes
+        assert {(await queue.get(i)).status for i in ids} == {"running"}
+        await queue.unlease("w", ids[:2])
+        for job_id in ids[:2]:
+            info = await queue.get(job_id)
+            assert (info.status, info.attempts, info.lease_owner) == ("queued", 0, None)
+            assert info.last_error is None
+        again = await queue.lease("v", limit=5, lease=30)
+        assert [(j.id, j.attempts) for j in again] == [(ids[0], 1), (ids[1], 1)]
+        await db.dispose()
+
+    run(main())
+
+
+def test_a_lease_takes_the_earliest_jobs_whether_queued_or_abandoned(tmp_path):
+    clock = FakeClock()
+
+    async def main():
+        db = await make_db(tmp_path)
+        queue = JobQueue(db, clock=clock)
+        start = clock.time()
+        oldest = await queue.enqueue("j", {}, run_at=start - 100)
+        await queue.lease("dead", limit=1, lease=10)  # its worker dies holding it
+        newer = [await queue.enqueue("j", {}, run_at=start - 50 + i) for i in range(5)]
+        clock.advance(11)
+        picked = await queue.lease("w", limit=3, lease=30)
+        assert sorted(j.id for j in picked) == [oldest, newer[0], newer[1]]
+        assert {j.id: j.attempts for j in picked}[oldest] == 2
+        rest = await queue.lease("w", limit=10, lease=30)
+        assert sorted(j.id for j in rest) == newer[2:]
+        await db.dispose()
+
+    run(main())

@@ -266,3 +266,131 @@ def test_invalid_runner_settings_are_refused(tmp_path):
         LocalJobRunner(None, JobRegistry(), concurrency=0)
     with pytest.raises(ConfigurationError):
         LocalJobRunner(None, JobRegistry(), lease=0)
+
+
+def test_jobs_are_leased_in_batches_with_prefetch_and_concurrency_still_holds(tmp_path):
+    registry = JobRegistry()
+    active = peak = 0
+    done = []
+
+    @registry.job("work")
+    async def work(ctx, args):
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.001)
+        active -= 1
+        done.append(args["i"])
+
+    async def main():
+        db = await make_db(tmp_path)
+        queue = JobQueue(db)
+        async with db.session() as session:
+            for i in range(60):
+                await queue.enqueue("work", {"i": i}, session=session)
+        runner = LocalJobRunner(db, registry, concurrency=4, prefetch=8, poll=0.01)
+        leases = []
+        lease = runner.queue.lease
+
+        async def counting(owner, *, limit, **kw):
+            jobs = await lease(owner, limit=limit, **kw)
+            leases.append((limit, len(jobs)))
+            return jobs
+
+        runner.queue.lease = counting
+        async with runner:
+            for _ in range(1000):
+                if len(done) == 60:
+                    break
+                await asyncio.sleep(0.005)
+        assert await queue.counts() == {"done": 60}
+        await db.dispose()
+        return leases
+
+    leases = run(main())
+    assert sorted(done) == list(range(60))
+    assert peak <= 4
+    took = [n for _, n in leases if n]
+    assert min(limit for limit, _ in leases) >= 4  # never a lease for a single free slot
+    assert len(took) <= 60 // 4  # one lease statement feeds several job starts
+
+
+def test_shutdown_gives_unstarted_prefetched_jobs_back_without_spending_an_attempt(tmp_path):
+    registry = JobRegistry()
+    started = []
+
+    @registry.job("block")
+    async def block(ctx, args):
+        started.append(args["i"])
+        await asyncio.sleep(30)
+
+    async def main():
+        db = await make_db(tmp_path)
+        queue = JobQueue(db)
+        ids = [await queue.enqueue("block", {"i": i}) for i in range(4)]
+        runner = LocalJobRunner(db, registry, concurrency=1, prefetch=3, poll=0.01, grace=0)
+        runner.start()
+        for _ in range(500):
+            if started:
+                break
+            await asyncio.sleep(0.01)
+        assert {(await queue.get(i)).status for i in ids} == {"running"}  # 1 running, 3 ready
+        await runner.shutdown()
+        infos = [await queue.get(i) for i in ids]
+        assert all(info.status == "queued" and info.lease_owner is None for info in infos)
+        ran = [info for info in infos if info.last_error == "released at shutdown"]
+        assert [info.attempts for info in ran] == [1]
+        assert sorted(info.attempts for info in infos if info not in ran) == [0, 0, 0]
+        await db.dispose()
+
+    run(main())
+    assert len(started) == 1
+
+
+def test_the_heartbeat_also_keeps_the_leases_of_ready_jobs(tmp_path):
+    clock = ManualClock()
+    registry = JobRegistry()
+    release = None
+
+    @registry.job("long")
+    async def long(ctx, args):
+        await release.wait()
+
+    async def main():
+        nonlocal release
+        release = asyncio.Event()
+        db = await make_db(tmp_path)
+        queue = JobQueue(db, clock=clock)
+        first = await queue.enqueue("long", {})
+        waiting = await queue.enqueue("long", {})
+        runner = LocalJobRunner(db, registry, clock=clock, concurrency=1, prefetch=1, lease=30)
+        runner.start()
+
+        async def both_leased():
+            return {(await queue.get(first)).status, (await queue.get(waiting)).status} == {
+                "running"
+            }
+
+        await eventually(both_leased)
+        for _ in range(10):  # 100 virtual seconds: more than three leases
+            clock.advance(10)
+
+            async def extended():
+                async with db.session() as session:
+                    from connectors.jobs.tables import JobRow
+
+                    row = await session.get(JobRow, waiting)
+                    return row.lease_expires_at >= clock.now + 20
+
+            await eventually(extended)
+        assert await queue.lease("intruder", limit=2, lease=10) == []
+        release.set()
+        await runner.shutdown(grace=0)
+        await db.dispose()
+
+    run(main())
+
+
+def test_a_negative_prefetch_is_refused():
+    with pytest.raises(ConfigurationError, match="prefetch"):
+        LocalJobRunner(None, JobRegistry(), prefetch=-1)

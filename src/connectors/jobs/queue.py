@@ -26,8 +26,23 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +54,7 @@ from connectors.storage.db import Database
 __all__ = ["JobInfo", "JobQueue", "LeasedJob"]
 
 _MAX_ERROR = 2000
+_jobs = cast("Table", JobRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,74 @@ class JobInfo:
     last_error: str | None
     lease_owner: str | None
     tenant: str | None
+
+
+def _build_lease(is_sqlite: bool) -> Update:
+    """The lease statement (built once per dialect: building it per call cost more than running
+    it). It picks the ``b_limit`` earliest (by ``run_at``) due or abandoned jobs.
+
+    On SQLite each half is its own index range scan that stops after ``b_limit`` rows (an OR of
+    the two sorted every due row on each lease: a long queue made leasing slow); PostgreSQL locks
+    the picked rows, skipping those other workers hold.
+    """
+    c = _jobs.c
+    now = bindparam("b_now", type_=Float)
+    limit = bindparam("b_limit", type_=Integer)
+    queued = and_(c.status == JobStatus.QUEUED.value, c.run_at <= now)
+    abandoned = and_(c.status == JobStatus.RUNNING.value, c.lease_expires_at < now)
+    pick: Select[tuple[int]]
+    if is_sqlite:
+        halves = [
+            select(c.id, c.run_at).where(cond).order_by(c.run_at, c.id).limit(limit).subquery()
+            for cond in (queued, abandoned)
+        ]
+        both = union_all(*(select(h.c.id, h.c.run_at) for h in halves)).subquery()
+        pick = select(both.c.id).order_by(both.c.run_at, both.c.id).limit(limit)
+    else:
+        pick = (
+            select(c.id)
+            .where(or_(queued, abandoned))
+            .order_by(c.run_at, c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    return (
+        update(_jobs)
+        .where(c.id.in_(pick.scalar_subquery()))
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=bindparam("b_owner", type_=String),
+            lease_expires_at=bindparam("b_until", type_=Float),
+            attempts=c.attempts + 1,
+            updated_at=now,
+        )
+        .returning(c.id, c.name, c.args, c.attempts, c.tenant)
+    )
+
+
+_LEASE: dict[bool, Update] = {}
+
+_COMPLETE = (
+    update(_jobs)
+    .where(
+        _jobs.c.id.in_(bindparam("b_ids", expanding=True)),
+        _jobs.c.lease_owner == bindparam("b_owner", type_=String),
+        _jobs.c.status == JobStatus.RUNNING.value,
+    )
+    .values(
+        status=JobStatus.DONE.value,
+        lease_owner=None,
+        lease_expires_at=None,
+        updated_at=bindparam("b_now", type_=Float),
+    )
+)
+
+
+def _lease_statement(is_sqlite: bool) -> Update:
+    found = _LEASE.get(is_sqlite)
+    if found is None:
+        found = _LEASE[is_sqlite] = _build_lease(is_sqlite)
+    return found
 
 
 class JobQueue:
@@ -137,28 +221,9 @@ class JobQueue:
         if limit < 1:
             return []
         now = self.clock.time()
-        due = or_(
-            and_(JobRow.status == JobStatus.QUEUED.value, JobRow.run_at <= now),
-            and_(JobRow.status == JobStatus.RUNNING.value, JobRow.lease_expires_at < now),
-        )
-        pick = select(JobRow.id).where(due).order_by(JobRow.run_at, JobRow.id).limit(limit)
-        if not self.db.is_sqlite:
-            pick = pick.with_for_update(skip_locked=True)
-        stmt = (
-            update(JobRow)
-            .where(JobRow.id.in_(pick.scalar_subquery()))
-            .values(
-                status=JobStatus.RUNNING.value,
-                lease_owner=owner,
-                lease_expires_at=now + lease,
-                attempts=JobRow.attempts + 1,
-                updated_at=now,
-            )
-            .returning(JobRow.id, JobRow.name, JobRow.args, JobRow.attempts, JobRow.tenant)
-            .execution_options(synchronize_session=False)
-        )
-        async with self.db.session() as session:
-            rows = (await session.execute(stmt)).all()
+        params = {"b_now": now, "b_limit": limit, "b_owner": owner, "b_until": now + lease}
+        async with self.db.engine.begin() as conn:
+            rows = (await conn.execute(_lease_statement(self.db.is_sqlite), params)).all()
         leased = [
             LeasedJob(id=r[0], name=r[1], args=json.loads(r[2]), attempts=r[3], tenant=r[4])
             for r in rows
@@ -186,7 +251,9 @@ class JobQueue:
         """Mark ``owner``'s jobs done (one statement for a batch)."""
         if not ids:
             return
-        await self._finish(owner, list(ids), status=JobStatus.DONE, error=None, run_at=None)
+        params = {"b_ids": list(ids), "b_owner": owner, "b_now": self.clock.time()}
+        async with self.db.engine.begin() as conn:
+            await conn.execute(_COMPLETE, params)
 
     async def reschedule(self, owner: str, job_id: int, *, delay: float, error: str) -> None:
         """Queue ``owner``'s job again after ``delay`` seconds, keeping ``error``."""
@@ -208,6 +275,32 @@ class JobQueue:
                 error="released at shutdown",
                 run_at=self.clock.time(),
             )
+
+    async def unlease(self, owner: str, ids: Sequence[int]) -> None:
+        """Give back leases of jobs that never started (a runner's prefetched jobs at shutdown).
+
+        Unlike :meth:`release` the lease did not cost the job an attempt: ``attempts`` goes back
+        down, ``run_at`` and ``last_error`` stay, and the jobs are due again at once.
+        """
+        if not ids:
+            return
+        stmt = (
+            update(JobRow)
+            .where(JobRow.id.in_(list(ids)), JobRow.lease_owner == owner)
+            .where(JobRow.status == JobStatus.RUNNING.value)
+            .values(
+                status=JobStatus.QUEUED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                attempts=func.max(JobRow.attempts - 1, 0)
+                if self.db.is_sqlite
+                else func.greatest(JobRow.attempts - 1, 0),
+                updated_at=self.clock.time(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.session() as session:
+            await session.execute(stmt)
 
     async def fail(self, owner: str, job_id: int, *, dead: bool, error: str) -> None:
         """End ``owner``'s job as ``dead`` (retries exhausted) or ``failed`` (never retryable)."""
@@ -235,14 +328,13 @@ class JobQueue:
         if run_at is not None:
             values["run_at"] = run_at
         stmt = (
-            update(JobRow)
-            .where(JobRow.id.in_(ids), JobRow.lease_owner == owner)
-            .where(JobRow.status == JobStatus.RUNNING.value)
+            update(_jobs)
+            .where(_jobs.c.id.in_(ids), _jobs.c.lease_owner == owner)
+            .where(_jobs.c.status == JobStatus.RUNNING.value)
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
-        async with self.db.session() as session:
-            await session.execute(stmt)
+        async with self.db.engine.begin() as conn:
+            await conn.execute(stmt)
 
     async def next_due(self) -> float | None:
         """The earliest time a job becomes runnable (queued ``run_at`` or an expiring lease)."""

@@ -2,11 +2,18 @@
 
 ::
 
-    loop:  flush finished ids (one UPDATE)  ›  lease up to free slots (one UPDATE … RETURNING)
-           ›  start each job in a task  ›  wait for a free slot, a wake-up or the poll interval
-    heartbeat: every lease/3 seconds, extend the leases of running jobs
-    shutdown: stop leasing, let running jobs finish within ``grace``, cancel the rest and give
-              their leases back
+    loop:  flush finished ids (one UPDATE)  ›  refill the ready buffer when a batch has room
+           (one UPDATE … RETURNING for up to ``concurrency + prefetch`` jobs)  ›  start ready
+           jobs in free slots  ›  wait for a finished job, a wake-up or the poll interval
+    a job ends: its slot goes straight to the next ready job (no database round trip)
+    heartbeat: every lease/3 seconds, extend the leases of running and ready jobs
+    shutdown: stop leasing, give unstarted ready jobs back (their attempt is not spent), let
+              running jobs finish within ``grace``, cancel the rest and give their leases back
+
+Leasing in batches is what keeps the job table off the hot path: with ``prefetch`` jobs held
+ready, one lease statement feeds about ``prefetch / 2`` job starts instead of one. A ready job is
+leased like a running one (the heartbeat keeps it), so a crash leaves it to expire and be leased
+again like any other.
 
 A job whose worker died (``kill -9``) keeps status ``running`` until its lease expires; then any
 runner leases it again, so every job runs at least once. Finished jobs are marked done in batches
@@ -22,6 +29,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -48,8 +56,9 @@ def _describe(exc: BaseException) -> str:
 class LocalJobRunner:
     """Runs registered jobs from the SQL job table in this process.
 
-    ``concurrency``: jobs run at once. ``lease``: seconds a job stays claimed without a heartbeat
-    (the visibility timeout). ``poll``: seconds between looks at the table when idle.
+    ``concurrency``: jobs run at once. ``prefetch``: jobs leased ahead of a free slot (default:
+    ``concurrency``; 0 leases only for free slots). ``lease``: seconds a job stays claimed without
+    a heartbeat (the visibility timeout). ``poll``: seconds between looks at the table when idle.
     ``services``: what job functions find in :attr:`JobContext.services`.
     """
 
@@ -65,15 +74,21 @@ class LocalJobRunner:
         clock: Clock = system_clock,
         services: Mapping[str, object] | None = None,
         worker_id: str | None = None,
+        prefetch: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("the job runner needs concurrency ≥ 1")
+        if prefetch is not None and prefetch < 0:
+            raise ConfigurationError("the job runner needs prefetch ≥ 0")
         if lease <= 0 or poll <= 0 or grace < 0:
             raise ConfigurationError("the job runner needs lease > 0, poll > 0 and grace ≥ 0")
         self.db = db
         self.registry = registry
         self.queue = JobQueue(db, clock=clock)
         self.concurrency = concurrency
+        self.prefetch = concurrency if prefetch is None else prefetch
+        #: Lease when at least this many places (running + ready) are free: batches, not drips.
+        self._refill = max(1, (self.prefetch + 1) // 2)
         self.lease = lease
         self.poll = poll
         self.grace = grace
@@ -81,6 +96,7 @@ class LocalJobRunner:
         self.services: Mapping[str, object] = dict(services or {})
         self.worker = worker_id or _worker_id()
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._ready: deque[LeasedJob] = deque()
         self._done: list[int] = []
         self._wake = asyncio.Event()
         self._stopping = False
@@ -117,24 +133,25 @@ class LocalJobRunner:
     async def run(self) -> None:
         """Lease and run jobs until :meth:`shutdown` (or :meth:`stop`) is called."""
         self._heartbeat = asyncio.create_task(self._beat())
+        capacity = self.concurrency + self.prefetch
         try:
             while not self._stopping:
                 await self._flush_done()
-                free = self.concurrency - len(self._running)
-                leased = 0
-                if free > 0:
+                room = capacity - len(self._running) - len(self._ready)
+                drained = False
+                if room >= self._refill:
                     try:
-                        jobs = await self.queue.lease(self.worker, limit=free, lease=self.lease)
+                        jobs = await self.queue.lease(self.worker, limit=room, lease=self.lease)
                     except Exception as exc:  # the database hiccuped: try again after a poll
                         _log.warning("jobs.lease_failed", extra={"error": _describe(exc)})
                         jobs = []
-                    for job in jobs:
-                        self._running[job.id] = asyncio.create_task(self._run_one(job))
-                    leased = len(jobs)
-                if leased and leased == free:
-                    await self._wait(None)  # saturated: wait for a slot
-                elif not leased:
-                    await self._wait(self.poll)
+                    self._ready.extend(jobs)  # (stopped meanwhile: given back at shutdown)
+                    drained = len(jobs) < room
+                self._start_ready()
+                if drained and not self._ready:
+                    await self._wait(self.poll)  # nothing due: look again after a poll
+                else:
+                    await self._wait(None)  # a job ending (or a notify) wakes the loop
         finally:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -153,6 +170,12 @@ class LocalJobRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
             self._loop_task = None
+        if self._ready:
+            unstarted, self._ready = [job.id for job in self._ready], deque()
+            try:
+                await self.queue.unlease(self.worker, unstarted)
+            except Exception as exc:  # the leases expire and another runner takes the jobs
+                _log.warning("jobs.release_failed", extra={"error": _describe(exc)})
         pending = set(self._running.values())
         if pending:
             waiter = asyncio.ensure_future(asyncio.wait(pending))
@@ -209,18 +232,25 @@ class LocalJobRunner:
         interval = self.lease / 3
         while True:
             await self.clock.sleep(interval)
-            ids = list(self._running)
+            ids = [*self._running, *(job.id for job in self._ready)]
             if ids:
                 try:
                     await self.queue.extend(self.worker, ids, lease=self.lease)
                 except Exception as exc:
                     _log.warning("jobs.extend_failed", extra={"error": _describe(exc)})
 
+    def _start_ready(self) -> None:
+        """Give free slots to ready jobs (not while stopping: those go back at shutdown)."""
+        while self._ready and len(self._running) < self.concurrency and not self._stopping:
+            job = self._ready.popleft()
+            self._running[job.id] = asyncio.create_task(self._run_one(job))
+
     async def _run_one(self, job: LeasedJob) -> None:
         try:
             await self._execute(job)
         finally:
             self._running.pop(job.id, None)
+            self._start_ready()
             self._wake.set()
 
     async def _flush_done(self) -> None:

@@ -259,3 +259,45 @@ def test_an_open_breaker_postpones_without_spending_an_attempt(tmp_path):
         await w.close()
 
     run(main())
+
+
+def test_deliveries_running_together_share_their_database_round_trips(tmp_path):
+    from sqlalchemy import event
+
+    async def main():
+        w = await make_world(tmp_path, lambda r: httpx2.Response(204))
+        ep = await w.endpoints.create("acme", PUBLIC_URL, ["${secret:hook}"])
+        ids = [await w.outbox.send("acme", "e", {"n": n}, ep.id) for n in range(20)]
+        seen = []
+
+        @event.listens_for(w.db.engine.sync_engine, "before_cursor_execute")
+        def record(conn, cursor, statement, params, context, executemany):
+            seen.append(" ".join(statement.split()[:3]))
+
+        assert await w.runner.run_pending() == 20  # 5 rounds of 4 concurrent jobs
+        loads = [s for s in seen if s.startswith("SELECT webhook_messages.id")]
+        writes = [s for s in seen if s.startswith("INSERT INTO webhook_attempts")]
+        assert len(loads) == 5
+        assert len(writes) == 5
+        for message_id in ids:
+            assert await w.outbox.message_status("acme", message_id) == "delivered"
+        assert len(w.requests) == 20
+        await w.close()
+
+    run(main())
+
+
+def test_a_success_after_failures_clears_the_endpoints_failure_run(tmp_path):
+    answers = iter([500, 204])
+
+    async def main():
+        w = await make_world(tmp_path, lambda r: httpx2.Response(next(answers)))
+        ep = await w.endpoints.create("acme", PUBLIC_URL, ["${secret:hook}"])
+        await w.outbox.send("acme", "e", {}, ep.id)
+        await w.runner.run_pending()
+        assert (await w.endpoints.get("acme", ep.id)).failing_since is not None
+        await w.drain()
+        assert (await w.endpoints.get("acme", ep.id)).failing_since is None
+        await w.close()
+
+    run(main())

@@ -13,27 +13,28 @@ One attempt, as the job runner calls it (``webhook.deliver`` with ``{"message_id
 Retries are scheduled by raising :class:`~connectors.jobs.RetryJob`, so the job table holds the
 next attempt time; a crash mid-attempt only repeats the attempt (at least once; receivers dedupe
 on ``webhook-id``).
+
+The hot path shares its work between concurrent deliveries: messages are loaded and successes
+recorded in batches (:mod:`.journal`; a delivery returns only after its batch committed), an
+endpoint's resolved secrets and HMAC keys are cached per tenant for ``secret_ttl`` seconds
+(:class:`~connectors.adapters.webhook.endpoints.SigningCache`), DNS answers per host for
+``dns_ttl`` seconds (still vetted on every request), and one pooled client serves each SSRF
+policy (:mod:`.sender`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Final, Protocol
 
 import httpcore2
 import httpx2
-from sqlalchemy import insert, select, update
 
-from connectors.adapters.webhook.endpoints import (
-    Endpoint,
-    SecretSource,
-    endpoint_from_row,
-    resolve_secrets,
-)
+from connectors.adapters.webhook.endpoints import Endpoint, SecretSource, SigningCache
+from connectors.adapters.webhook.journal import DeliveryJournal, Success
 from connectors.adapters.webhook.schedule import DisablePolicy, RetrySchedule
-from connectors.adapters.webhook.signing import sign_headers
+from connectors.adapters.webhook.sender import EXCERPT_CHARS, Answer, Outcome, WebhookSender
 from connectors.adapters.webhook.tables import (
     WebhookAttemptRow,
     WebhookDeadLetterRow,
@@ -42,20 +43,19 @@ from connectors.adapters.webhook.tables import (
 )
 from connectors.audit.events import AuditEvent
 from connectors.clock import Clock, system_clock
-from connectors.errors import BlockedDestination, ConnectorError
-from connectors.http.pinned import PinnedTransport
-from connectors.http.ssrf import Resolver, SsrfGuard
+from connectors.errors import ConnectorError
+from connectors.http.ssrf import Resolver
 from connectors.jobs.registry import JobArgs, JobContext, JobFailed, JobRegistry, RetryJob
 from connectors.observability.redaction import redact_text
 from connectors.resilience.breaker import CircuitBreaker
 from connectors.resilience.policies import BreakerPolicy
-from connectors.resilience.retry import parse_retry_after
 from connectors.state.base import BreakerOutcome, StateBackend
 from connectors.state.memory import MemoryStateBackend
 from connectors.storage.db import Database
 
 __all__ = [
     "DELIVER_JOB",
+    "EXCERPT_CHARS",
     "SERVICE_KEY",
     "AuditSink",
     "DeliveryOptions",
@@ -69,10 +69,6 @@ __all__ = [
 DELIVER_JOB: Final = "webhook.deliver"
 #: Where the job runner's services hold the :class:`DeliveryService`.
 SERVICE_KEY: Final = "webhook"
-#: The longest answer excerpt kept in the attempts log.
-EXCERPT_CHARS: Final = 500
-
-Outcome = Literal["success", "failure", "blocked", "gone", "aborted", "circuit_open"]
 
 
 class AuditSink(Protocol):
@@ -83,7 +79,13 @@ class AuditSink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DeliveryOptions:
-    """Delivery settings: timeout, user agent, breaker and endpoint-disable policies."""
+    """Delivery settings: timeout, user agent, breaker and endpoint-disable policies, caches.
+
+    ``secret_ttl``: seconds an endpoint's resolved secrets (and HMAC keys) are reused, per tenant
+    and references (0: resolve for every attempt). ``dns_ttl``: seconds a host's DNS answer is
+    reused (every request still checks it against the endpoint's SSRF policy). ``max_batch``:
+    the most messages loaded, or successes recorded, in one round trip.
+    """
 
     timeout: float = 15.0
     user_agent: str = "connectors-webhooks/1.0"
@@ -91,6 +93,9 @@ class DeliveryOptions:
         default_factory=lambda: BreakerPolicy(failure_threshold=5, reset_timeout=60.0)
     )
     disable: DisablePolicy = field(default_factory=DisablePolicy)
+    secret_ttl: float = 10.0
+    dns_ttl: float = 10.0
+    max_batch: int = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +109,6 @@ class DeliveryResult:
     #: Seconds until the next attempt (``None``: no further attempt).
     retry_in: float | None = None
     dead: bool = False
-
-
-@dataclass(slots=True)
-class _Answer:
-    outcome: Outcome
-    status: int | None = None
-    excerpt: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    latency_ms: float | None = None
 
 
 class DeliveryService:
@@ -146,78 +141,31 @@ class DeliveryService:
         self.audit = audit
         self.state: StateBackend = state if state is not None else MemoryStateBackend()
         self.breaker = CircuitBreaker(self.options.breaker, self.state, clock)
-        self._resolver = resolver
-        self._backend = network_backend
-        self._transport = transport
-        self._redact = redact
-        self._limits = httpx2.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
+        self.signing = SigningCache(secrets, clock=clock, ttl=self.options.secret_ttl)
+        self.journal = DeliveryJournal(db, max_batch=self.options.max_batch)
+        self.sender = WebhookSender(
+            clock=clock,
+            timeout=self.options.timeout,
+            resolver=resolver,
+            dns_ttl=self.options.dns_ttl,
+            network_backend=network_backend,
+            transport=transport,
+            redact=redact,
+            max_connections=max_connections,
+            gone_is_final=self.options.disable.on_gone,
         )
-        self._clients: dict[tuple[tuple[str, ...], tuple[str, ...]], httpx2.AsyncClient] = {}
-
-    # --- HTTP ----------------------------------------------------------------------------------
-
-    def _client(self, endpoint: Endpoint) -> tuple[httpx2.AsyncClient, SsrfGuard]:
-        key = (endpoint.allow_nets, endpoint.allow_hosts)
-        guard = SsrfGuard(endpoint.policy, resolver=self._resolver)
-        client = self._clients.get(key)
-        if client is None:
-            transport = self._transport or PinnedTransport(
-                guard, limits=self._limits, network_backend=self._backend
-            )
-            client = httpx2.AsyncClient(
-                transport=transport,
-                follow_redirects=False,
-                trust_env=False,
-                timeout=self.options.timeout,
-                limits=self._limits,
-            )
-            self._clients[key] = client
-        return client, guard
 
     async def aclose(self) -> None:
-        """Close the HTTP clients."""
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        """Finish the batches in flight and close the HTTP clients."""
+        await self.journal.aclose()
+        await self.sender.aclose()
 
-    async def _post(self, endpoint: Endpoint, body: bytes, headers: dict[str, str]) -> _Answer:
-        client, guard = self._client(endpoint)
-        started = self.clock.monotonic()
-        try:
-            if self._transport is not None:
-                await guard.vet(endpoint.url)  # pinned transports vet inside; mocks do not
-            request = client.build_request("POST", endpoint.url, content=body, headers=headers)
-            response = await client.send(request, stream=True)
-            try:
-                raw = bytearray()
-                async for chunk in response.aiter_bytes():
-                    raw += chunk
-                    if len(raw) >= EXCERPT_CHARS * 4:
-                        break
-            finally:
-                await response.aclose()
-        except BlockedDestination as exc:
-            return _Answer("blocked", error=exc.message)
-        except ConnectorError as exc:  # DNS failure (ConnectionFailed) and the like
-            return _Answer("failure", error=f"{exc.code}: {exc.message}")
-        except httpx2.HTTPError as exc:
-            return _Answer("failure", error=type(exc).__name__)
-        latency = (self.clock.monotonic() - started) * 1000
-        status = response.status_code
-        excerpt = self._redact(raw.decode("utf-8", "replace"))[:EXCERPT_CHARS] if raw else None
-        if 200 <= status < 300:
-            return _Answer("success", status, excerpt, latency_ms=latency)
-        outcome: Outcome = "failure"
-        if status == 410 and self.options.disable.on_gone:
-            outcome = "gone"
-        elif response.headers.get("webhook-delivery", "").lower() == "abort-message":
-            outcome = "aborted"
-        retry_after = None
-        if status in (429, 502, 503, 504) and "retry-after" in response.headers:
-            retry_after = parse_retry_after(response.headers["retry-after"], self.clock.time())
-        error = "redirects are not followed" if 300 <= status < 400 else f"HTTP {status}"
-        return _Answer(outcome, status, excerpt, error, retry_after, latency)
+    def invalidate(self, tenant: str | None = None) -> None:
+        """Forget cached secrets (``tenant``'s, or all) and DNS answers: after a secret changed
+        behind an unchanged reference, the next attempt resolves it again."""
+        self.signing.invalidate(tenant)
+        if tenant is None:
+            self.sender.resolver.clear()
 
     # --- one delivery --------------------------------------------------------------------------
 
@@ -228,28 +176,21 @@ class DeliveryService:
         else the attempt's result. Raises :class:`~connectors.jobs.RetryJob` when the message
         must be tried again later (the job runner reschedules it).
         """
-        stmt = (
-            select(WebhookMessageRow, WebhookEndpointRow)
-            .outerjoin(WebhookEndpointRow, WebhookEndpointRow.id == WebhookMessageRow.endpoint_id)
-            .where(WebhookMessageRow.id == message_id)
-        )
-        async with self.db.session() as session:
-            found = (await session.execute(stmt)).first()
-            if found is None or found[0].status != "pending":
-                return None
-            message, row = found
-            if row is None:
-                raise JobFailed(f"endpoint {message.endpoint_id!r} of {message_id} is gone")
-            endpoint = endpoint_from_row(row)
-            attempt = message.attempts + 1
-            payload = message.payload
-            schedule = RetrySchedule.of(json.loads(message.schedule))
+        message = await self.journal.load(message_id)
+        if message is None or message.status != "pending":
+            return None
+        endpoint = message.endpoint
+        if endpoint is None:
+            raise JobFailed(f"endpoint {message.endpoint_id!r} of {message_id} is gone")
+        attempt = message.attempts + 1
+        payload = message.payload
+        schedule = message.schedule
         if not endpoint.enabled:
             await self._record(
                 message_id,
                 endpoint,
                 attempt,
-                _Answer("failure", error="endpoint disabled"),
+                Answer("failure", error="endpoint disabled"),
                 schedule,
                 counted=False,
             )
@@ -261,21 +202,14 @@ class DeliveryService:
         outcome = BreakerOutcome.IGNORED
         try:
             try:
-                secrets = await resolve_secrets(endpoint, self.secrets)
-                headers = sign_headers(
-                    endpoint.scheme,
-                    message_id,
-                    int(self.clock.time()),
-                    payload,
-                    secrets,
-                    custom=endpoint.custom,
-                )
+                signer = await self.signing.signer(endpoint)
+                headers = signer.headers(message_id, int(self.clock.time()), payload)
             except ConnectorError as exc:
-                answer = _Answer("failure", error=f"{exc.code}: {exc.message}")
+                answer = Answer("failure", error=f"{exc.code}: {exc.message}")
             else:
                 headers["content-type"] = "application/json"
                 headers["user-agent"] = self.options.user_agent
-                answer = await self._post(endpoint, payload, headers)
+                answer = await self.sender.post(endpoint, payload, headers)
                 outcome = (
                     BreakerOutcome.SUCCESS
                     if answer.outcome == "success"
@@ -290,15 +224,26 @@ class DeliveryService:
         message_id: str,
         endpoint: Endpoint,
         attempt: int,
-        answer: _Answer,
+        answer: Answer,
         schedule: RetrySchedule,
         *,
         counted: bool,
     ) -> DeliveryResult:
         now = self.clock.time()
-        if answer.outcome == "success" and endpoint.failing_since is None:
-            # The hot path: two statements, no reads (the endpoint had no failure run).
-            await self._record_success(message_id, endpoint, attempt, answer, now)
+        if answer.outcome == "success" and counted:
+            # The hot path: batched with other deliveries' successes, committed before we return.
+            await self.journal.record_success(
+                Success(
+                    message_id=message_id,
+                    tenant=endpoint.tenant,
+                    endpoint_id=endpoint.id,
+                    attempt=attempt,
+                    at=now,
+                    status=answer.status,
+                    latency_ms=answer.latency_ms,
+                    excerpt=answer.excerpt,
+                )
+            )
             return DeliveryResult(message_id, "success", attempt, answer.status)
         policy = self.options.disable
         delay: float | None = None
@@ -371,45 +316,6 @@ class DeliveryService:
         if delay is not None:
             raise RetryJob(delay, answer.error or answer.outcome)
         return DeliveryResult(message_id, answer.outcome, attempt, answer.status, None, dead)
-
-    async def _record_success(
-        self, message_id: str, endpoint: Endpoint, attempt: int, answer: _Answer, now: float
-    ) -> None:
-        async with self.db.session() as session:
-            await session.execute(
-                insert(WebhookAttemptRow).values(
-                    message_id=message_id,
-                    tenant=endpoint.tenant,
-                    endpoint_id=endpoint.id,
-                    attempt=attempt,
-                    at=now,
-                    outcome="success",
-                    status=answer.status,
-                    latency_ms=answer.latency_ms,
-                    response_excerpt=answer.excerpt,
-                    error=None,
-                )
-            )
-            await session.execute(
-                update(WebhookMessageRow)
-                .where(WebhookMessageRow.id == message_id)
-                .values(
-                    status="delivered",
-                    attempts=attempt,
-                    last_status=answer.status,
-                    last_error=None,
-                    updated_at=now,
-                    delivered_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            if endpoint.consecutive_dead:
-                await session.execute(
-                    update(WebhookEndpointRow)
-                    .where(WebhookEndpointRow.id == endpoint.id)
-                    .values(consecutive_dead=0, failing_since=None)
-                    .execution_options(synchronize_session=False)
-                )
 
     def _audit_disabled(self, endpoint: Endpoint, reason: str) -> None:
         if self.audit is None:

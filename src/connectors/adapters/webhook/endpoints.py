@@ -5,10 +5,18 @@ newest first; the delivery resolves them for the endpoint's tenant through a
 :class:`SecretSource` (the Hub's resolver registry), so a secret value never enters the webhook
 tables, a log line or an error. Several references mean a rotation is in progress: every one
 signs (Standard Webhooks sends one signature per secret).
+
+A delivery worker resolves through a :class:`SigningCache`: an endpoint's secrets, resolved for
+its tenant, and the HMAC keys derived from them are kept for a short ``ttl`` under the key
+``(tenant, references, scheme)``, so two tenants never share an entry and an endpoint whose
+references change (a rotation) misses the cache at once.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -18,7 +26,12 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from connectors.adapters.webhook.signing import HmacScheme, SigningScheme
+from connectors.adapters.webhook.signing import (
+    HmacScheme,
+    SigningScheme,
+    decode_whsec,
+    sign_headers,
+)
 from connectors.adapters.webhook.tables import WebhookEndpointRow
 from connectors.clock import Clock, system_clock
 from connectors.errors import CredentialMissing, InvalidRequest, NotFound
@@ -29,8 +42,10 @@ from connectors.storage.db import Database
 
 __all__ = [
     "Endpoint",
+    "EndpointSigner",
     "EndpointStore",
     "SecretSource",
+    "SigningCache",
     "StaticSecrets",
     "endpoint_from_row",
     "resolve_secrets",
@@ -106,6 +121,91 @@ async def resolve_secrets(endpoint: Endpoint, source: SecretSource) -> list[Secr
     return [
         await source.resolve(parse_ref(ref), tenant=endpoint.tenant) for ref in endpoint.secret_refs
     ]
+
+
+class EndpointSigner:
+    """Signs deliveries for one endpoint with secrets resolved beforehand.
+
+    For the Standard Webhooks scheme the HMAC key of each secret is decoded once and kept as a
+    keyed ``hmac`` object, copied per message; other schemes sign through
+    :func:`~connectors.adapters.webhook.signing.sign_headers`. The output is the same either way.
+    """
+
+    __slots__ = ("_custom", "_keyed", "_scheme", "_secrets")
+
+    def __init__(
+        self, scheme: SigningScheme, secrets: Sequence[Secret], custom: HmacScheme | None
+    ) -> None:
+        self._scheme = scheme
+        self._secrets = tuple(secrets)
+        self._custom = custom
+        self._keyed: tuple[hmac.HMAC, ...] = ()
+        if scheme is SigningScheme.STANDARD:
+            self._keyed = tuple(
+                hmac.new(decode_whsec(s), digestmod=hashlib.sha256) for s in self._secrets
+            )
+
+    def __repr__(self) -> str:
+        return f"EndpointSigner({self._scheme.value}, {len(self._secrets)} secret(s))"
+
+    def headers(self, msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        """``webhook-id``, ``webhook-timestamp`` and the signature header(s) of one attempt."""
+        if not self._keyed:
+            return sign_headers(
+                self._scheme, msg_id, timestamp, body, self._secrets, custom=self._custom
+            )
+        content = f"{msg_id}.{timestamp}.".encode() + body
+        signatures = []
+        for keyed in self._keyed:
+            mac = keyed.copy()
+            mac.update(content)
+            signatures.append("v1," + base64.b64encode(mac.digest()).decode("ascii"))
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": " ".join(signatures),
+        }
+
+
+class SigningCache:
+    """Endpoint signers by ``(tenant, secret references, scheme)``, each kept ``ttl`` seconds.
+
+    A failed resolution (a missing secret, a malformed one) is not cached: it raises to the
+    caller every time. :meth:`invalidate` forgets a tenant's entries (or all) at once, for a
+    secret rotated behind an unchanged reference.
+    """
+
+    def __init__(self, source: SecretSource, *, clock: Clock, ttl: float = 10.0) -> None:
+        self.source = source
+        self.clock = clock
+        self.ttl = ttl
+        self._entries: dict[
+            tuple[str, tuple[str, ...], SigningScheme, HmacScheme | None],
+            tuple[float, EndpointSigner],
+        ] = {}
+
+    async def signer(self, endpoint: Endpoint) -> EndpointSigner:
+        """The endpoint's signer, resolved for its tenant (raises what the resolution raises)."""
+        key = (endpoint.tenant, endpoint.secret_refs, endpoint.scheme, endpoint.custom)
+        now = self.clock.monotonic()
+        found = self._entries.get(key)
+        if found is not None and found[0] > now:
+            return found[1]
+        secrets = await resolve_secrets(endpoint, self.source)
+        signer = EndpointSigner(endpoint.scheme, secrets, endpoint.custom)
+        if self.ttl > 0:
+            if len(self._entries) > 10_000:  # bounded: forget everything rather than grow
+                self._entries.clear()
+            self._entries[key] = (now + self.ttl, signer)
+        return signer
+
+    def invalidate(self, tenant: str | None = None) -> None:
+        """Forget ``tenant``'s signers (every tenant's for ``None``)."""
+        if tenant is None:
+            self._entries.clear()
+            return
+        for key in [k for k in self._entries if k[0] == tenant]:
+            del self._entries[key]
 
 
 def endpoint_from_row(row: WebhookEndpointRow) -> Endpoint:

@@ -103,7 +103,10 @@ def _timestamp(text: str, scheme: str, clock: Clock, tolerance: float) -> int:
         stamp = int(text)
     except ValueError:
         raise AuthenticationFailed(f"{scheme} webhook: the timestamp is not an integer") from None
-    skew = clock.time() - stamp
+    try:
+        skew = clock.time() - stamp
+    except OverflowError:  # hundreds of digits: no float can hold it
+        raise AuthenticationFailed(f"{scheme} webhook: the timestamp is out of range") from None
     if abs(skew) > tolerance:
         direction = "old" if skew > 0 else "far in the future"
         raise AuthenticationFailed(
