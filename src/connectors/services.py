@@ -38,6 +38,7 @@ from connectors.secrets.store import CredentialStore
 from connectors.secrets.substitute import resolve_values
 from connectors.state.base import StateBackend
 from connectors.storage.db import Database, default_sqlite_url
+from connectors.storage.migrate import ensure_schema
 
 __all__ = ["HubServices"]
 
@@ -194,7 +195,8 @@ class HubServices:
     # --- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the schema (once per Hub and event loop) and start the audit writer."""
+        """Bring the schema to the newest migration (once per Hub and event loop) and replay
+        audit spools left by processes that died."""
         loop = asyncio.get_running_loop()
         if self._started is not None and self._started_loop is loop:
             await asyncio.shield(self._started)
@@ -202,7 +204,7 @@ class HubServices:
         self._started_loop = loop
         self._started = loop.create_future()
         try:
-            await self.database.create_all()
+            await ensure_schema(self.database)
             await self.replay_orphan_spools()
         except BaseException as exc:
             self._started.set_exception(exc)

@@ -20,7 +20,7 @@ from typing import Final
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from connectors.storage.db import Database, metadata
@@ -38,6 +38,7 @@ TABLE_MODULES: Final = (
     "connectors.jobs.tables",
     "connectors.adapters.webhook.tables",
     "connectors.adapters.email.watermark",
+    "connectors.rotation.store",
 )
 
 
@@ -78,6 +79,9 @@ async def ensure_schema(db: Database) -> None:
     """
 
     def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Processes starting together take turns; the lock ends with the transaction.
+            connection.execute(text("SELECT pg_advisory_xact_lock(7201501)"))
         config = alembic_config(connection)
         present = set(inspect(connection).get_table_names())
         if "alembic_version" not in present and present & set(load_tables().tables):
