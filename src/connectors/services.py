@@ -139,9 +139,7 @@ class HubServices:
         loop = asyncio.get_running_loop()
         writer = self._audits.get(loop)
         if writer is None:
-            writer = self._new_writer(
-                self.spool_dir / f"{os.getpid()}-{next(self._spools)}.jsonl"
-            )
+            writer = self._new_writer(self.spool_dir / f"{os.getpid()}-{next(self._spools)}.jsonl")
             self._audits[loop] = writer
         return writer
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx2
 import pytest
-from tests.rotation._provider import PingConnector, Provider, ProviderKeyRotator, RefreshGrant
 
 from connectors.adapters.webhook.delivery import DeliveryOptions, DeliveryService
 from connectors.adapters.webhook.endpoints import EndpointStore
@@ -27,6 +26,7 @@ from connectors.registry import AdapterRegistry
 from connectors.rotation import RotationEngine, RotationPolicy, RotatorRegistry
 from connectors.secrets.secret import Secret
 from connectors.state.memory import MemoryStateBackend
+from tests.rotation._provider import PingConnector, Provider, ProviderKeyRotator, RefreshGrant
 
 TENANT = "acme"
 OLD_HOOK = "whsec_" + base64.b64encode(b"o" * 32).decode()

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from tests.rotation._provider import Provider, RefreshGrant
-from tests.rotation.test_engine import TENANT, make_engine, make_hub
-
 from connectors.auth.tokens import TokenSet
 from connectors.clock import FakeClock
 from connectors.jobs.queue import JobQueue
@@ -15,6 +12,8 @@ from connectors.jobs.runner import LocalJobRunner
 from connectors.jobs.select import default_registry
 from connectors.rotation import PeriodicScheduler, PolicyStore, ProbeSchedule, RotationPolicy
 from connectors.rotation.jobs import SERVICE_KEY
+from tests.rotation._provider import Provider, RefreshGrant
+from tests.rotation.test_engine import TENANT, make_engine, make_hub
 
 
 def test_a_due_rotation_is_enqueued_once_however_often_it_ticks(tmp_path: Path) -> None:
