@@ -231,5 +231,3 @@ def _comparators(part: str, whole: str) -> list[Comparator]:
 def _floor(version: Version) -> Version:
     """The lowest version of a core, so that ``<2.0.0`` also excludes ``2.0.0-alpha``."""
     return Version(version.major, version.minor, version.patch, ("0",))
-
-
