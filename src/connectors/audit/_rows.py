@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from json.encoder import encode_basestring_ascii
 from typing import cast
 
 from connectors.audit.chain import (
+    CANONICAL_FIELDS,
     FORMAT_VERSION,
+    AuditChain,
     ChainedEvent,
     StoredLink,
     UnreadableRow,
@@ -21,7 +25,129 @@ from connectors.audit.events import (
 )
 from connectors.storage.audit import AuditEventRow
 
-__all__ = ["chained_from_row", "link_from_row", "readable_from_row", "row_values"]
+__all__ = [
+    "canonical_bytes",
+    "chain_rows",
+    "chained_from_row",
+    "link_from_row",
+    "readable_from_row",
+    "row_values",
+]
+
+
+# The write path builds the hashed bytes directly, one f-string per event, instead of two
+# ``json.dumps`` calls over freshly built dicts (``AuditChain.canonical``): about 7x cheaper.
+# The output is byte-for-byte the same; tests/audit/test_rows.py proves it against
+# ``AuditChain.canonical`` for generated events and against a stored hash vector. The key order
+# below is ``sorted(CANONICAL_FIELDS + ("details",))``, asserted at import.
+_KEY_ORDER = (
+    "actor",
+    "attempts",
+    "connector",
+    "connector_version",
+    "credential_name",
+    "credential_version",
+    "details",
+    "duration_ms",
+    "error_code",
+    "id",
+    "kind",
+    "operation",
+    "outcome",
+    "request_id",
+    "seq",
+    "status",
+    "target",
+    "tenant",
+    "timestamp",
+    "v",
+)
+if tuple(sorted((*CANONICAL_FIELDS, "details"))) != _KEY_ORDER:  # pragma: no cover
+    raise RuntimeError("audit _rows._KEY_ORDER no longer matches chain.CANONICAL_FIELDS")
+_str = encode_basestring_ascii  # what json.dumps(ensure_ascii=True) uses for str
+_int = int.__repr__  # what json.dumps uses for int (an IntEnum must not print its name)
+_float = float.__repr__  # what json.dumps uses for finite floats
+_V = str(FORMAT_VERSION)
+
+
+def _opt_str(value: str | None) -> str:
+    return "null" if value is None else _str(value)
+
+
+def _opt_int(value: int | None) -> str:
+    return "null" if value is None else _int(value)
+
+
+def _hash_parts(e: AuditEvent) -> tuple[str, str]:
+    """The canonical JSON of ``e`` cut around its ``seq`` value (which the chain assigns)."""
+    duration = e.duration_ms
+    head = (
+        f'{{"actor":{_str(e.actor)},"attempts":{_opt_int(e.attempts)}'
+        f',"connector":{_opt_str(e.connector)}'
+        f',"connector_version":{_opt_str(e.connector_version)}'
+        f',"credential_name":{_opt_str(e.credential_name)}'
+        f',"credential_version":{_opt_int(e.credential_version)}'
+        f',"details":{e.details_json()}'
+        f',"duration_ms":{"null" if duration is None else _float(duration)}'
+        f',"error_code":{_opt_str(e.error_code)},"id":{_str(e.id)},"kind":{_str(e.kind)}'
+        f',"operation":{_str(e.operation)},"outcome":{_str(e.outcome)}'
+        f',"request_id":{_opt_str(e.request_id)},"seq":'
+    )
+    tail = (
+        f',"status":{_opt_int(e.status)},"target":{_opt_str(e.target)}'
+        f',"tenant":{_str(e.tenant)},"timestamp":{_str(iso_utc(e.timestamp))},"v":{_V}}}'
+    )
+    return head, tail
+
+
+def canonical_bytes(event: AuditEvent, seq: int) -> bytes:
+    """Exactly :meth:`AuditChain.canonical` ``(event, seq)``, computed faster."""
+    head, tail = _hash_parts(event)
+    return f"{head}{_int(seq)}{tail}".encode()
+
+
+def chain_rows(
+    chain: AuditChain, last_seq: int, last_hash: str, events: Sequence[AuditEvent]
+) -> tuple[list[dict[str, object]], int, str]:
+    """Link ``events`` after ``(last_seq, last_hash)`` and return their ``INSERT`` values
+    (as :func:`row_values` would) with the new head's ``seq`` and ``hash``.
+
+    One pass per event: the hashed bytes and the row share the serialised details and need no
+    intermediate :class:`ChainedEvent`.
+    """
+    digest = chain.digest
+    rows: list[dict[str, object]] = []
+    for e in events:
+        last_seq += 1
+        head, tail = _hash_parts(e)
+        link = digest(last_hash, f"{head}{last_seq}{tail}".encode())
+        rows.append(
+            {
+                "tenant": e.tenant,
+                "seq": last_seq,
+                "event_id": e.id,
+                "ts_us": timestamp_us(e.timestamp),
+                "kind": e.kind,
+                "actor": e.actor,
+                "connector": e.connector,
+                "connector_version": e.connector_version,
+                "operation": e.operation,
+                "target": e.target,
+                "outcome": e.outcome,
+                "error_code": e.error_code,
+                "status": e.status,
+                "duration_ms": e.duration_ms,
+                "attempts": e.attempts,
+                "request_id": e.request_id,
+                "credential_name": e.credential_name,
+                "credential_version": e.credential_version,
+                "details": e.details_json(),
+                "prev_hash": last_hash,
+                "hash": link,
+            }
+        )
+        last_hash = link
+    return rows, last_seq, last_hash
 
 
 def row_values(record: ChainedEvent) -> dict[str, object]:

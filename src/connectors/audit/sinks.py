@@ -15,13 +15,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, cast, runtime_checkable
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.audit._rows import row_values
+from connectors.audit._rows import chain_rows
 from connectors.audit.chain import GENESIS, AuditChain, ChainedEvent
 from connectors.audit.events import AuditEvent
 from connectors.storage.audit import AuditChainHeadRow, AuditEventRow
@@ -30,6 +30,28 @@ from connectors.storage.db import Database
 __all__ = ["AuditSink", "JsonlAuditSink", "SqlAuditSink", "read_jsonl"]
 
 _EVENTS = cast(Table, AuditEventRow.__table__)
+_HEADS = cast(Table, AuditChainHeadRow.__table__)
+
+# Core statements, built once (their compiled form is cached by the engine).
+_INSERT_EVENTS = insert(_EVENTS)
+_NEW_HEADS_PG = pg_insert(_HEADS).on_conflict_do_nothing()
+_NEW_HEADS_SQLITE = sqlite_insert(_HEADS).on_conflict_do_nothing()
+_SELECT_HEADS = (
+    select(_HEADS.c.tenant, _HEADS.c.last_seq, _HEADS.c.last_hash)
+    .where(_HEADS.c.tenant.in_(bindparam("tenants", expanding=True)))
+    .order_by(_HEADS.c.tenant)
+    .with_for_update()
+)
+_STORED_IDS = select(_EVENTS.c.event_id).where(
+    _EVENTS.c.event_id.in_(bindparam("ids", expanding=True))
+)
+_UPDATE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.tenant == bindparam("b_tenant"))
+    .values(last_seq=bindparam("b_seq"), last_hash=bindparam("b_hash"))
+)
+#: Event ids per ``IN (...)`` lookup (well under SQLite's and asyncpg's parameter limits).
+_ID_CHUNK = 500
 
 #: Attempts at one batch when another writer (process) won the race for the same chain link.
 _CONFLICT_ATTEMPTS = 3
@@ -61,6 +83,11 @@ class SqlAuditSink:
     is a write, which takes the database write lock), and the ``(tenant, seq)`` primary key makes
     a forked chain impossible even if that ever failed. Events whose id is already stored are
     skipped, so replays are harmless.
+
+    Cost: a batch is a handful of Core statements on one connection (no ORM session or unit of
+    work): make sure the heads exist, lock and read them, look up already stored ids, then one
+    ``executemany`` each for the head updates and the event rows. Links are computed in Python by
+    :func:`~connectors.audit._rows.chain_rows`.
     """
 
     def __init__(self, db: Database, *, chain: AuditChain | None = None) -> None:
@@ -68,6 +95,10 @@ class SqlAuditSink:
         self._chain = chain or AuditChain()
         self._lock = asyncio.Lock()
         self._postgres = db.engine.dialect.name == "postgresql"
+        self._new_heads = _NEW_HEADS_PG if self._postgres else _NEW_HEADS_SQLITE
+        # PostgreSQL only: tenants whose head row was seen, so steady-state batches skip the
+        # head INSERT (SQLite always sends it: it is the write that takes the database lock).
+        self._known: set[str] = set()
 
     @property
     def chain(self) -> AuditChain:
@@ -80,60 +111,59 @@ class SqlAuditSink:
         async with self._lock:
             for attempt in range(_CONFLICT_ATTEMPTS):
                 try:
-                    async with self._db.session() as session:
-                        await self._write(session, groups)
+                    async with self._db.engine.begin() as conn:
+                        await self._write(conn, groups)
                     return
                 except IntegrityError:
                     if attempt == _CONFLICT_ATTEMPTS - 1:
                         raise
 
-    async def _write(self, session: AsyncSession, groups: dict[str, list[AuditEvent]]) -> None:
+    async def _write(self, conn: AsyncConnection, groups: dict[str, list[AuditEvent]]) -> None:
         tenants = sorted(groups)
-        heads = await self._lock_heads(session, tenants)
+        heads = await self._lock_heads(conn, tenants)
         ids = [e.id for evs in groups.values() for e in evs]
         stored: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            result = await session.execute(
-                select(AuditEventRow.event_id).where(AuditEventRow.event_id.in_(chunk))
-            )
+        for start in range(0, len(ids), _ID_CHUNK):
+            result = await conn.execute(_STORED_IDS, {"ids": ids[start : start + _ID_CHUNK]})
             stored.update(result.scalars())
         rows: list[dict[str, object]] = []
         new_heads: list[dict[str, object]] = []
         for tenant in tenants:
-            fresh = [e for e in groups[tenant] if e.id not in stored]
-            if not fresh:
-                continue
+            fresh = groups[tenant]
+            if stored:
+                fresh = [e for e in fresh if e.id not in stored]
+                if not fresh:
+                    continue
             last_seq, last_hash = heads[tenant]
-            chained = self._chain.extend(last_hash, last_seq, fresh)
-            rows.extend(row_values(c) for c in chained)
-            tail = chained[-1]
-            new_heads.append({"tenant": tenant, "last_seq": tail.seq, "last_hash": tail.hash})
+            chained, last_seq, last_hash = chain_rows(self._chain, last_seq, last_hash, fresh)
+            rows.extend(chained)
+            new_heads.append({"b_tenant": tenant, "b_seq": last_seq, "b_hash": last_hash})
         if rows:
-            # One executemany each: every statement is a round trip to the database thread.
-            await session.execute(update(AuditChainHeadRow), new_heads)
-            await session.execute(insert(_EVENTS), rows)
+            # One executemany each: every statement is a round trip to the database.
+            await conn.execute(_UPDATE_HEAD, new_heads)
+            await conn.execute(_INSERT_EVENTS, rows)
 
     async def _lock_heads(
-        self, session: AsyncSession, tenants: list[str]
+        self, conn: AsyncConnection, tenants: list[str]
     ) -> dict[str, tuple[int, str]]:
-        values = [{"tenant": t, "last_seq": 0, "last_hash": GENESIS} for t in tenants]
+        missing = [t for t in tenants if t not in self._known] if self._postgres else tenants
+        heads: dict[str, tuple[int, str]] = {}
+        for _ in range(2):
+            if missing:
+                await conn.execute(
+                    self._new_heads,
+                    [{"tenant": t, "last_seq": 0, "last_hash": GENESIS} for t in missing],
+                )
+            result = await conn.execute(_SELECT_HEADS, {"tenants": tenants})
+            heads = {tenant: (seq, digest) for tenant, seq, digest in result}
+            missing = [t for t in tenants if t not in heads]
+            if not missing:
+                break
+        if missing:
+            raise RuntimeError(f"audit chain heads could not be created for {len(missing)} tenants")
         if self._postgres:
-            await session.execute(
-                pg_insert(AuditChainHeadRow).values(values).on_conflict_do_nothing()
-            )
-        else:
-            await session.execute(
-                sqlite_insert(AuditChainHeadRow).values(values).on_conflict_do_nothing()
-            )
-        query = (
-            select(AuditChainHeadRow)
-            .where(AuditChainHeadRow.tenant.in_(tenants))
-            .order_by(AuditChainHeadRow.tenant)
-            .with_for_update()
-        )
-        result = await session.execute(query)
-        return {h.tenant: (h.last_seq, h.last_hash) for h in result.scalars()}
+            self._known.update(tenants)
+        return heads
 
 
 class JsonlAuditSink:
