@@ -32,7 +32,7 @@ BENCHMARKS: list[tuple[str, str, list[str]]] = [
     ("slack.py", "Slack connector (issue 6)", []),
     ("email_send.py", "Email connector (issue 7)", []),
     ("webhook.py", "Webhook delivery (issue 8)", []),
-    ("distributed.py", "Distributed state (issue 10)", []),
+    ("distributed.py", "Distributed state (issue 11)", []),
 ]
 
 #: How a target's row is read from a benchmark's result: target name → (figure, value path,
