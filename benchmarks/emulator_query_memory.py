@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--query", default="SELECT Id, Name, Email FROM Contact")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--quick", action="store_true", help="100,000 records")
+    # Issue 4 asks for the 1,000,000-record figure; it takes under a minute, so --quick keeps it.
+    parser.add_argument("--quick", action="store_true", help="accepted; the count stays")
     args = parser.parse_args(argv)
-    count = min(args.count, 100_000) if args.quick else args.count
+    count = args.count
     result = asyncio.run(measure(count, args.batch_size, args.query))
     if args.json:
         print(json.dumps(result))
