@@ -78,6 +78,17 @@ def test_demo_serves_the_dashboard_with_live_data_and_a_working_token(tmp_path: 
             assert 'id="card-salesforce"' in grid.text
             assert 'id="card-slack"' in grid.text
             assert 'id="tenant">acme-corp<' in grid.text
+            # The traffic also runs templates/workflows/lead_followup.yaml: its steps are audited.
+            bearer = {"Authorization": f"Bearer {token.group(1)}"}
+            _wait_for(lambda: _workflow_steps(client, bearer), 90)
+            steps = _workflow_steps(client, bearer)
+            assert {e["operation"] for e in steps} <= {
+                "crm.query",
+                "chat.post_message",
+                "mail.send_text",
+                "hooks.send",
+            }
+            assert all(e["target"].startswith("lead_followup/") for e in steps)
     finally:
         process.terminate()
         process.wait(30)
@@ -94,3 +105,10 @@ def _has_calls(client: httpx2.Client) -> bool:
     body = client.get("/api/connectors/health").json()
     calls = {c["connector"]: c["calls_5m"] for c in body["connectors"]}
     return calls.get("salesforce", 0) > 0 and calls.get("slack", 0) > 0
+
+
+def _workflow_steps(client: httpx2.Client, headers: dict[str, str]) -> list[dict[str, str]]:
+    answer = client.get("/api/audit", params={"kind": "workflow.step"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    events: list[dict[str, str]] = answer.json()["events"]
+    return events

@@ -38,6 +38,10 @@ class Crm(Connector):
         return LEADS[:limit]
 
     @operation(idempotent=True)
+    async def find(self, name: str, /, **fields: object) -> list[dict[str, object]]:
+        return [lead for lead in LEADS if lead["Name"] == name and fields.get("Id", "L1") == "L1"]
+
+    @operation(idempotent=True)
     async def lead_ids(self) -> AsyncIterator[str]:
         for lead in LEADS:
             yield str(lead["Id"])
@@ -244,3 +248,51 @@ def test_unknown_operations_are_found_before_the_first_step(tmp_path):
             ),
         )
     assert SENT == []
+
+
+ITEM_FILTER = """\
+connectors:
+  crm: {definition: crm}
+  chat: {definition: chat}
+steps:
+  - id: leads
+    use: crm.leads
+  - id: mail_owners
+    use: chat.post
+    for_each: "{{ steps.leads.output }}"
+    when: "{{ item.Email }}"
+    with: {channel: "#sales", text: "mail {{ item.Email }}"}
+"""
+
+
+def test_a_when_naming_item_filters_the_for_each_items(tmp_path):
+    hub = make_hub(tmp_path)
+    result, events = run(hub, ITEM_FILTER)
+    step = result.steps[1]
+    assert (step.status, step.items) == ("succeeded", 2)
+    assert [s["text"] for s in SENT] == ["mail ada@example.com", "mail cy@example.com"]
+    [audited] = [e for e in events if e.kind == "workflow.step" and e.target.endswith("owners")]
+    assert audited.details["items"] == 2
+
+
+def test_a_when_without_item_still_decides_for_the_whole_for_each_step(tmp_path):
+    hub = make_hub(tmp_path)
+    result, _ = run(
+        hub, ITEM_FILTER.replace("{{ item.Email }}", "{{ steps.leads.output | length > 5 }}")
+    )
+    assert result.steps[1].status == "skipped"
+    assert SENT == []
+
+
+def test_positional_only_parameters_are_given_by_name_in_with(tmp_path):
+    hub = make_hub(tmp_path)
+    text = """\
+connectors: {crm: {definition: crm}}
+steps:
+  - id: found
+    use: crm.find
+    with: {name: Cy, Id: L1}
+"""
+    result, _ = run(hub, text)
+    assert result.steps[0].status == "succeeded"
+    assert result.steps[0].output == [LEADS[2]]

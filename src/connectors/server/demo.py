@@ -8,12 +8,19 @@ What it sets up:
 - two tenants, ``acme-corp`` and ``globex``, each with its own credentials in the encrypted store
   (the Salesforce connected app's client secret, a Slack bot token), role grants for a workflow
   actor, and a fresh admin API token (earlier demo tokens are revoked);
-- traffic: every ``interval`` seconds each tenant runs the lead follow-up (query contacts,
-  create a lead, post to ``#alerts``) through the adapters — the workflow engine is not part of
-  this checkout yet, so the demo calls the adapters directly; a background level of faults
-  (5xx, 429 with ``Retry-After``, latency) and, every ``incident_every`` seconds, an incident
-  where Salesforce fails hard for ``incident_length`` seconds, so circuits open and recover on
-  the dashboard.
+- traffic: every ``interval`` seconds each tenant calls the adapters directly (query contacts,
+  create a lead, post to ``#alerts``), and every ``workflow_every`` ticks it runs the real
+  ``templates/workflows/lead_followup.yaml`` through the workflow runner: new leads are
+  announced in Slack, their owners get an email (to an aiosmtpd sink the traffic loop starts on
+  a free loopback port) and the CRM sync webhook goes to a small loopback receiver (endpoint
+  allowlisted for 127.0.0.1/32, delivered at once with ``deliver_now``); a background level of
+  faults (5xx, 429 with ``Retry-After``, latency) and, every ``incident_every`` seconds, an
+  incident where Salesforce fails hard for ``incident_length`` seconds, so circuits open and
+  recover on the dashboard.
+
+The sinks live on the traffic loop (not in :func:`build_demo`), because callers build the demo
+in one event loop and serve it in another. Without aiosmtpd (a development dependency) or the
+template file (a source checkout), the workflow part is skipped with a warning.
 
 :func:`build_demo` returns the pieces (the browser tests use it with their own fault plans);
 :func:`run_demo` serves them with uvicorn until interrupted or ``duration`` passes.
@@ -22,10 +29,12 @@ What it sets up:
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -36,12 +45,14 @@ from connectors.base import Connector
 from connectors.clock import Clock, system_clock
 from connectors.config.definition import ConnectorDefinition
 from connectors.config.settings import Settings
+from connectors.context import CallContext
 from connectors.errors import ConnectorError
 from connectors.hub import Hub
 from connectors.lifecycle import State
 from connectors.observability.logging import get_logger
 from connectors.registry import AdapterRegistry
 from connectors.server.app import create_app
+from connectors.server.demo_sinks import HookReceiver, MailSink
 from connectors.server.settings import ServerSettings
 from connectors.testing.faults import FaultInjector
 from connectors.testing.salesforce import (
@@ -52,6 +63,7 @@ from connectors.testing.salesforce import (
 )
 from connectors.testing.salesforce.faults import salesforce_faults
 from connectors.testing.slack import SlackEmulator, SlackEmulatorConfig
+from connectors.workflows import Workflow, WorkflowRunner, load_workflow
 
 __all__ = [
     "BASE_FAULTS",
@@ -72,6 +84,12 @@ SLACK_FAULTS: Final = "5xx=0.03,latency=10ms..60ms"
 #: An incident: the provider fails almost every call.
 INCIDENT_FAULTS: Final = "503=0.95,latency=50ms..200ms"
 _SF_PATHS: Final = ":paths=/services/data/*"
+#: The workflow the traffic runs (in a source checkout: ``<repo>/templates/workflows``).
+WORKFLOW_FILE: Final = (
+    Path(__file__).resolve().parents[3] / "templates" / "workflows" / "lead_followup.yaml"
+)
+#: The demo's CRM sync signing secret (Standard Webhooks form; a fixed demo value).
+SYNC_SECRET: Final = "whsec_" + base64.b64encode(b"connectors-demo-crm-sync-key").decode()
 
 _log = get_logger("connectors.server.demo")
 
@@ -141,8 +159,10 @@ async def build_demo(
     settings: Settings | None = None,
 ) -> DemoEnvironment:
     """Emulators, a Hub over them, two seeded tenants; nothing served yet."""
+    from connectors.adapters.email import EmailConnector
     from connectors.adapters.salesforce import SalesforceConnector
     from connectors.adapters.slack import SlackConnector
+    from connectors.adapters.webhook import WebhookConnector
 
     salesforce = create_salesforce_app(
         SalesforceEmulatorConfig(
@@ -160,6 +180,8 @@ async def build_demo(
     registry = AdapterRegistry(discover=False, builtins={})
     registry.register(SalesforceConnector)
     registry.register(SlackConnector)
+    registry.register(EmailConnector)
+    registry.register(WebhookConnector)  # before hub.start(): its tables are created there
     hub = Hub(
         settings or Settings.load(None, data_dir=data_dir, dev_mode=True),
         definitions=_definitions(breaker_threshold, breaker_reset_ms),
@@ -197,6 +219,13 @@ async def _seed(env: DemoEnvironment) -> None:
         )
         await services.credentials.put(
             tenant,
+            "crm_sync_key",
+            {"value": SYNC_SECRET},
+            metadata={"kind": "webhook_secret", "connector": "webhook"},
+            actor="demo",
+        )
+        await services.credentials.put(
+            tenant,
             "slack_bot_token",
             {"value": bot.access_token},
             metadata={"kind": "bot_token", "connector": "slack"},
@@ -215,8 +244,16 @@ async def _seed(env: DemoEnvironment) -> None:
         env.admin_tokens[tenant] = secret.reveal()
 
 
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class Traffic:
-    """The periodic lead follow-up per tenant, with a fault schedule."""
+    """The periodic lead follow-up per tenant, with a fault schedule.
+
+    Every ``workflow_every`` ticks (``None``: never) each tenant also runs the lead follow-up
+    workflow (``workflow``, default :data:`WORKFLOW_FILE`) through :class:`WorkflowRunner`.
+    """
 
     def __init__(
         self,
@@ -227,6 +264,8 @@ class Traffic:
         incident_length: float = 25.0,
         base_faults: str = BASE_FAULTS + _SF_PATHS,
         on_tick: Callable[[int], None] | None = None,
+        workflow_every: int | None = 5,
+        workflow: Path = WORKFLOW_FILE,
     ) -> None:
         self.env = env
         self.interval = interval
@@ -238,6 +277,15 @@ class Traffic:
         self.failures = 0
         self._open: dict[tuple[str, str], Connector] = {}
         self._counter = itertools.count(1)
+        self.workflow_every = workflow_every
+        self.workflow_path = workflow
+        self.workflow_runs = 0
+        self.workflow_failures = 0
+        self.mail = MailSink()
+        self.hooks = HookReceiver()
+        self._workflow: Workflow | None = None
+        self._since: dict[str, str] = {}
+        self._endpoints: dict[str, str] = {}
 
     async def _conn(self, tenant: str, name: str) -> Connector:
         conn = self._open.get((tenant, name))
@@ -291,19 +339,103 @@ class Traffic:
         started = clock.monotonic()
         current = ""
         try:
+            await self.start_workflow()
             while True:
                 wanted = self._faults_for(clock.monotonic() - started)
                 if wanted != current:
                     self.env.sf_faults.set(wanted)
                     current = wanted
                 n = next(self._counter)
-                await asyncio.gather(*(self.lead_followup(t, n) for t in DEMO_TENANTS))
+                await asyncio.gather(*(self._tick(t, n) for t in DEMO_TENANTS))
                 if self.on_tick is not None:
                     self.on_tick(n)
                 await clock.sleep(self.interval)
         finally:
             for key in list(self._open):
                 await self._drop(*key)
+            await self.mail.stop()
+            await self.hooks.stop()
+
+    async def _tick(self, tenant: str, n: int) -> None:
+        # The workflow first: ``since`` has whole seconds, so a lead created just before a run
+        # (in the same second) would be announced again by the next run.
+        if self._workflow is not None and self.workflow_every and n % self.workflow_every == 0:
+            await self.run_workflow(tenant)
+        await self.lead_followup(tenant, n)
+
+    async def start_workflow(self) -> bool:
+        """Start the sinks, add the ``email`` and ``webhook`` definitions and each tenant's
+        sync endpoint; ``False`` (and a warning) if the workflow cannot run here."""
+        if self.workflow_every is None:
+            return False
+        try:
+            self._workflow = load_workflow(self.workflow_path)
+            smtp_port = await self.mail.start()
+        except (ImportError, ConnectorError, OSError) as exc:
+            _log.warning("demo.workflow_disabled", reason=f"{type(exc).__name__}: {exc}")
+            self._workflow = None
+            return False
+        hook_port = await self.hooks.start()
+        hub = self.env.hub
+        hub.definitions["email"] = ConnectorDefinition.model_validate(
+            {
+                "type": "email",
+                "settings": {
+                    "smtp_host": "127.0.0.1",
+                    "smtp_port": smtp_port,
+                    "smtp_security": "none",
+                    "smtp_auth": "none",
+                    "default_from": "Demo sales bot <sales-bot@demo.localhost>",
+                    "timeout": 5,
+                },
+            }
+        )
+        hub.definitions["webhook"] = ConnectorDefinition.model_validate(
+            {"type": "webhook", "settings": {"retry_schedule": [0, 2, 10], "timeout": 5}}
+        )
+        now = _iso(hub.clock.time())
+        for tenant in DEMO_TENANTS:
+            self._since[tenant] = now
+            self._endpoints[tenant] = await self._endpoint(tenant, hook_port)
+        return True
+
+    async def _endpoint(self, tenant: str, port: int) -> str:
+        """This run's sync endpoint (the receiver's port changes per run; older ones are
+        disabled, so a data directory reused across runs does not pile up failing targets)."""
+        wanted = f"crm-sync-{tenant}-{port}"
+        async with self.env.hub.open("webhook", tenant_id=tenant, actor=f"admin@{tenant}") as conn:
+            for old in await conn.endpoints():  # type: ignore[attr-defined]
+                if old.id.startswith(f"crm-sync-{tenant}-") and old.id != wanted and old.enabled:
+                    await conn.set_endpoint_enabled(old.id, False)  # type: ignore[attr-defined]
+            await conn.create_endpoint(  # type: ignore[attr-defined]
+                f"http://127.0.0.1:{port}/crm-sync",
+                ["${secret:crm_sync_key}"],
+                allow_nets=["127.0.0.1/32"],
+                endpoint_id=wanted,
+            )
+        return wanted
+
+    async def run_workflow(self, tenant: str) -> None:
+        """One run of the lead follow-up workflow for ``tenant`` (leads since the last run),
+        then one delivery attempt of its sync webhook."""
+        assert self._workflow is not None
+        hub = self.env.hub
+        since, self._since[tenant] = self._since[tenant], _iso(hub.clock.time())
+        inputs = {"since": since, "channel": "#alerts", "limit": 10}
+        inputs["sync_endpoint"] = self._endpoints[tenant]
+        ctx = CallContext(tenant=tenant, actor=self.env.actors[tenant])
+        try:
+            result = await WorkflowRunner(hub).run(self._workflow, ctx, inputs)
+            self.workflow_runs += 1
+            if result.status != "succeeded":
+                self.workflow_failures += 1
+            sync = next(step for step in result.steps if step.id == "sync")
+            if sync.status == "succeeded" and isinstance(sync.output, str):
+                hooks = await self._conn(tenant, "webhook")
+                await hooks.deliver_now(sync.output)  # type: ignore[attr-defined]
+        except ConnectorError as exc:
+            self.workflow_failures += 1
+            _log.warning("demo.workflow_failed", tenant=tenant, error=exc.code)
 
 
 async def run_demo(

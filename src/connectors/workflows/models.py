@@ -71,7 +71,11 @@ class Step(_Strict):
     id: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     use: str = Field(..., description="<connector alias>.<operation>", examples=["crm.query"])
     with_: dict[str, object] = Field(default_factory=dict, alias="with")
-    when: str | None = Field(None, description="A Jinja condition; the step is skipped if false.")
+    when: str | None = Field(
+        None,
+        description="A Jinja condition; the step is skipped if false. With for_each, a "
+        "condition that names `item` filters the items instead.",
+    )
     for_each: str | None = Field(None, description="A Jinja expression giving a list.")
     on_error: Literal["fail", "continue"] = "fail"
     description: str = ""

@@ -6,7 +6,7 @@
         check: consistency, ``requires`` (adapter version ranges), inputs (types, secrets)
         open every bound connector: hub.open(definition, tenant=ctx.tenant, actor=ctx.actor)
         check every step's operation exists — all before the first step runs
-        for each step:  when? ─ no ─▶ skipped
+        for each step:  when? ─ no ─▶ skipped        (a ``when`` naming ``item`` filters items)
                         for_each? ─▶ one call per item (``item`` in scope), outputs collected
                         call alias.operation(**rendered with)    (the normal @operation path:
                                                                  access, scopes, audit, metrics)
@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -56,6 +57,31 @@ StepStatus = Literal["succeeded", "failed", "skipped", "not_run"]
 _log = get_logger("connectors.workflow")
 _MAX_TEXT: Final = 200
 _MAX_ITEMS: Final = 20
+
+
+_ITEM: Final = re.compile(r"\bitem\b")
+
+
+def _mentions_item(condition: str | None) -> bool:
+    """Whether a ``when:`` refers to ``item``: then, with ``for_each``, it filters each item
+    (the step runs for the items where it holds); otherwise it decides for the whole step."""
+    return condition is not None and _ITEM.search(condition) is not None
+
+
+def _split_positional(
+    signature: inspect.Signature, arguments: Mapping[str, object]
+) -> tuple[list[object], dict[str, object]]:
+    """``with:`` keys as call arguments: keys naming positional-only parameters (``soql`` in
+    ``query(soql, /, **params)``) are passed by position, in order; the rest by keyword."""
+    args: list[object] = []
+    kwargs = dict(arguments)
+    for parameter in signature.parameters.values():
+        if parameter.kind is not inspect.Parameter.POSITIONAL_ONLY:
+            break
+        if parameter.name not in kwargs:
+            break
+        args.append(kwargs.pop(parameter.name))
+    return args, kwargs
 
 
 def summarise(value: object, depth: int = 0) -> object:
@@ -300,8 +326,9 @@ class WorkflowRunner:
         if self.on_step is not None:
             self.on_step(step, None)
         result = StepResult(step.id, step.use, "succeeded")
+        per_item = step.for_each is not None and _mentions_item(step.when)
         try:
-            if step.when is not None and not evaluate(step.when, scope):
+            if step.when is not None and not per_item and not evaluate(step.when, scope):
                 result.status = "skipped"
             elif step.for_each is not None:
                 items = render(step.for_each, scope)
@@ -312,7 +339,10 @@ class WorkflowRunner:
                     )
                 outputs = []
                 for item in items:
-                    outputs.append(await self._call(step, connectors, {**scope, "item": item}))
+                    item_scope = {**scope, "item": item}
+                    if per_item and step.when is not None and not evaluate(step.when, item_scope):
+                        continue
+                    outputs.append(await self._call(step, connectors, item_scope))
                 result.output, result.items = outputs, len(outputs)
             else:
                 result.output = await self._call(step, connectors, scope)
@@ -332,14 +362,15 @@ class WorkflowRunner:
         arguments = render(step.with_, scope)
         assert isinstance(arguments, dict)
         method = getattr(connectors[step.alias], step.operation)
+        args, kwargs = _split_positional(inspect.signature(method), arguments)
         try:
-            inspect.signature(method).bind(**arguments)
+            inspect.signature(method).bind(*args, **kwargs)
         except TypeError as exc:
             raise InvalidRequest(
                 f"step {step.id!r}: the arguments do not fit {step.use}: {exc}",
                 hint="check the step's `with:` keys against the operation's parameters",
             ) from None
-        returned = method(**arguments)
+        returned = method(*args, **kwargs)
         if inspect.isawaitable(returned):
             return await returned
         if hasattr(returned, "__aiter__"):

@@ -95,6 +95,56 @@ def test_bcc_recipients_get_the_message_without_a_bcc_header(dovecot, smtp):
     assert [a.addr for a in message.to] == [box.user]
 
 
+def test_send_text_builds_the_message_from_plain_values_and_is_audited_as_a_send(dovecot, smtp):
+    box = new_mailbox(dovecot, smtp)
+    copy = new_mailbox(dovecot, smtp)
+    hidden = new_mailbox(dovecot, smtp)
+    audit = RecordingAudit()
+
+    async def main():
+        async with open_email(settings_for(box, smtp=smtp), audit=audit) as mail:
+            sent = await mail.send_text(
+                box.user,
+                "From a workflow ✓",
+                "Plain body ü",
+                cc=[copy.user],
+                bcc=hidden.user,
+                reply_to="replies@example.test",
+                html="<p>HTML body</p>",
+            )
+        async with open_email(settings_for(box, dovecot=dovecot)) as mail:
+            return sent, await mail.fetch("INBOX", await mail.search("INBOX"))
+
+    sent, [message] = asyncio.run(main())
+    assert sorted(sent.accepted) == sorted([box.user, copy.user, hidden.user])
+    assert message.subject == "From a workflow ✓"
+    assert message.text is not None
+    assert message.text.strip() == "Plain body ü"
+    assert message.html is not None
+    assert "HTML body" in message.html
+    assert [a.addr for a in message.cc] == [copy.user]
+    assert message.header("Bcc") is None
+    assert message.header("Reply-To") == "replies@example.test"
+    [event] = audit.events
+    assert (event.operation, event.outcome) == ("send_text", "success")
+    assert event.target == f"{box.user} (+2)"
+
+
+def test_send_text_refuses_a_bad_address_before_connecting(smtp):
+    audit = RecordingAudit()
+    settings = {"smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_security": "none"}
+
+    async def main():
+        async with open_email({**settings, "default_from": "a@example.test"}, audit=audit) as m:
+            await m.send_text(["ok@example.test", "not an address"], "s", "t")
+
+    with pytest.raises(InvalidRequest) as info:
+        asyncio.run(main())
+    assert info.value.fields[0].field == "to[1]"
+    assert smtp.connections == 0
+    assert audit.events[0].attempts == 0
+
+
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 def test_tls_modes_work_with_a_private_ca(dovecot, smtp_starttls, smtp_tls, mode):
     smtp = smtp_starttls if mode == "starttls" else smtp_tls

@@ -4,6 +4,7 @@
 
     async with hub.open("email", tenant_id="acme", settings={...}) as mail:
         result = await mail.send(OutgoingEmail(to=["bob@example.com"], subject="Hi", text="..."))
+        await mail.send_text(["bob@example.com"], "Hi", "...")   # the same, from plain values
         uids = await mail.search("INBOX", Criteria().unseen().from_("alice@example.com"))
         for message in await mail.fetch("INBOX", uids):
             ...
@@ -74,10 +75,29 @@ PROVIDER_SCOPES: Final = {
 }
 
 
-def _send_target(message: OutgoingEmail, **_: object) -> str:
-    recipients = [*message.to, *message.cc, *message.bcc]
+def _recipients(recipients: Sequence[object]) -> str:
     first = str(recipients[0]) if recipients else "(none)"
     return first if len(recipients) == 1 else f"{first} (+{len(recipients) - 1})"
+
+
+def _send_target(message: OutgoingEmail, **_: object) -> str:
+    return _recipients([*message.to, *message.cc, *message.bcc])
+
+
+def _text_target(
+    to: Sequence[str] | str = (),
+    cc: Sequence[str] | str | None = None,
+    bcc: Sequence[str] | str | None = None,
+    **_: object,
+) -> str:
+    return _recipients([*_addresses(to), *_addresses(cc), *_addresses(bcc)])
+
+
+def _addresses(value: Sequence[str] | str | None) -> tuple[str, ...]:
+    """One address or a list of them, as a tuple (a workflow gives either)."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _folder_target(folder: str = "INBOX", **_: object) -> str:
@@ -210,6 +230,39 @@ class EmailConnector(Connector):
         connection is opened. ``retry_ambiguous=True`` also retries when the connection broke
         after the body was sent (the same Message-ID is sent again, so receivers can dedupe).
         """
+        return await self._send(message, retry_ambiguous=retry_ambiguous)
+
+    @operation(idempotent=False, audit_target=_text_target)
+    async def send_text(
+        self,
+        to: Sequence[str] | str,
+        subject: str,
+        text: str,
+        *,
+        cc: Sequence[str] | str | None = None,
+        bcc: Sequence[str] | str | None = None,
+        reply_to: Sequence[str] | str | None = None,
+        html: str | None = None,
+    ) -> SendResult:
+        """Send a text (optionally also HTML) message built from plain arguments.
+
+        The mapping-friendly form of :meth:`send` for workflows and other callers that cannot
+        build an :class:`OutgoingEmail`: addresses are one string or a list of strings. Same
+        checks, pooling, retries and (not idempotent) semantics as :meth:`send`.
+        """
+        message = OutgoingEmail(
+            to=_addresses(to),
+            subject=subject,
+            text=text,
+            html=html,
+            cc=_addresses(cc),
+            bcc=_addresses(bcc),
+            reply_to=_addresses(reply_to),
+        )
+        return await self._send(message, retry_ambiguous=False)
+
+    async def _send(self, message: OutgoingEmail, *, retry_ambiguous: bool) -> SendResult:
+        """The one send path: validate and build locally, then deliver through ``attempt``."""
         pool = self._need_smtp()
         prepared = prepare(
             message,
