@@ -190,7 +190,9 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def render(results: list[tuple[str, str, dict[str, object]]], when: str, where: str) -> str:
+def render(
+    results: list[tuple[str, str, dict[str, object]]], when: str, where: str, quick: bool = False
+) -> str:
     rows = [row for file, title, data in results for row in rows_for(file, title, data)]
     lines = [
         "# Performance",
@@ -200,6 +202,12 @@ def render(results: list[tuple[str, str, dict[str, object]]], when: str, where: 
         "",
         f"- **Machine:** {where}",
         f"- **Date:** {when}",
+        "- **Mode:** "
+        + (
+            "quick (`--quick`: smaller counts where a benchmark supports it; same targets)"
+            if quick
+            else "full"
+        ),
         f"- **Targets met:** {sum(r['met'] is True for r in rows)} of "
         f"{sum(r['met'] is not None for r in rows)}",
         "",
@@ -294,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if not args.no_write:
         when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        REPORT.write_text(render(results, when, machine()), encoding="utf-8")
+        report = render(results, when, machine(), quick=args.quick)
+        REPORT.write_text(report, encoding="utf-8")
         print(f"\nwrote {REPORT.relative_to(ROOT)}")
     # Unmet targets are reported (table above and in the report), not treated as a crash.
     return 0
