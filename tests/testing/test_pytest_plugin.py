@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx2
+import pytest
 
 from connectors.testing.pytest_plugin import EmulatorHandle, LoopbackServer
 from connectors.testing.salesforce import SalesforceEmulator
@@ -56,3 +57,27 @@ def test_logs_are_captured_after_redaction(connectors_logs) -> None:
     get_logger("t").warning("something", detail=f"token {secret.reveal()}")
     assert connectors_logs
     assert "plugin-canary-4f9e2b" not in repr(connectors_logs)
+
+
+def test_injected_salesforce_throttling_is_transient_not_the_daily_quota(
+    connectors_hub, salesforce_emulator: EmulatorHandle, slack_emulator: EmulatorHandle
+) -> None:
+    """Injected 429s must not look like an exhausted daily quota (which would refuse every later
+    call for an hour): once the faults stop, the next call goes through."""
+    from connectors.errors import RateLimited
+    from connectors.testing.definitions import emulator_definitions
+
+    connectors_hub.definitions.update(
+        emulator_definitions(salesforce=salesforce_emulator, slack=slack_emulator)
+    )
+
+    async def main() -> int:
+        async with connectors_hub.open("salesforce", tenant_id="acme") as sf:
+            salesforce_emulator.faults.set("429=1.0:retry_after=0.01:paths=*/query*")
+            with pytest.raises(RateLimited) as info:
+                await sf.count("Contact")  # type: ignore[attr-defined]
+            assert info.value.quota != "DailyApiRequests"
+            salesforce_emulator.faults.clear()
+            return int(await sf.count("Contact"))  # type: ignore[attr-defined]
+
+    assert asyncio.run(main()) >= 0

@@ -11,9 +11,12 @@ from connectors.testing.faults import FaultInjector, FaultPlan
 
 __all__ = ["SALESFORCE_ERROR_BODY", "SALESFORCE_RATE_LIMIT_BODY", "salesforce_faults"]
 
-#: What an injected 429 answers: Salesforce's array-of-errors body.
+#: What an injected 429 answers: Salesforce's array-of-errors body for its *transient* limit
+#: (too many concurrent long requests), which clients retry after a short wait. The daily quota
+#: ("TotalRequests Limit exceeded", HTTP 403) is a different, long-lived condition: the emulator
+#: enforces it itself (``set_api_quota``), and faults must not fake it.
 SALESFORCE_RATE_LIMIT_BODY = (
-    b'[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]'
+    b'[{"message":"ConcurrentPerOrgLongTxn Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]'
 )
 #: What an injected 5xx answers.
 SALESFORCE_ERROR_BODY = (
