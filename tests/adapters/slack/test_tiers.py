@@ -17,7 +17,7 @@ _TIER = re.compile(r"Tier\s+(\d)")
 
 def _reference() -> dict[str, dict[str, object]]:
     if not REFERENCE.is_dir():
-        pytest.skip(f"Slack reference docs not found at {REFERENCE}")
+        pytest.fail(f"Slack reference docs not found at {REFERENCE}: clone beside shared/")
     return {
         path.stem: json.loads(path.read_text(encoding="utf-8"))
         for path in sorted(REFERENCE.glob("*.json"))

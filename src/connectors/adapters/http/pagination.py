@@ -9,6 +9,7 @@ connector sends the requests, so every style is tested with plain data.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ class NextPage:
     url: str | None = None
 
 
-class Pager:
+class Pager(ABC):
     """Base class: one pagination style."""
 
     def __init__(self, spec: PaginationSpec) -> None:
@@ -54,8 +55,9 @@ class Pager:
     def first(self, params: Mapping[str, object]) -> dict[str, object]:
         return dict(params)
 
+    @abstractmethod
     def next(self, params: Mapping[str, object], page: PageView) -> NextPage | None:
-        raise NotImplementedError
+        """The request for the page after ``page``, or ``None`` when there is none."""
 
 
 class CursorPager(Pager):
