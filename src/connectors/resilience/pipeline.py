@@ -54,6 +54,7 @@ from connectors.resilience.retry import GiveUpReason, decide_retry
 from connectors.resilience.testmode import is_testing
 from connectors.resilience.timeout import timeout_scope
 from connectors.state.base import (
+    BreakerConfig,
     BreakerOutcome,
     BreakerPermit,
     BreakerSnapshot,
@@ -239,14 +240,7 @@ class Pipeline:
                     comp = await self._bulkhead_wait(tenant, deadline_at, ctx, operation)
                     started = clock.monotonic()
             except BaseException:
-                await state.breaker_record(
-                    bkey,
-                    config=bconfig,
-                    permit=permit,
-                    outcome=_IGNORED,
-                    slow=False,
-                    now=clock.monotonic(),
-                )
+                await self._release_permit(bkey, bconfig, permit)
                 raise
             budget = deadline_at - started
             deadline_bound = budget < attempt_timeout
@@ -278,14 +272,7 @@ class Pipeline:
             except ConnectorError as exc:
                 error = exc
             except BaseException:
-                await state.breaker_record(
-                    bkey,
-                    config=bconfig,
-                    permit=permit,
-                    outcome=_IGNORED,
-                    slow=False,
-                    now=clock.monotonic(),
-                )
+                await self._release_permit(bkey, bconfig, permit)
                 raise
             else:
                 if slow_after is None:
@@ -575,6 +562,20 @@ class Pipeline:
             _log.exception("a resilience listener failed on %s", type(event).__name__)
 
     # --- operations on state -----------------------------------------------------------------
+
+    async def _release_permit(
+        self, bkey: str, bconfig: BreakerConfig, permit: BreakerPermit
+    ) -> None:
+        """Give back a breaker permit without a verdict (the attempt never reached the provider,
+        or was cancelled): it neither trips nor resets the breaker."""
+        await self._state.breaker_record(
+            bkey,
+            config=bconfig,
+            permit=permit,
+            outcome=_IGNORED,
+            slow=False,
+            now=self._clock.monotonic(),
+        )
 
     async def breaker_snapshot(
         self, tenant: str, breaker_key: str | None = None
