@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import typer
 from rich.table import Table
 
+from connectors.access.policy import AccessPolicy
 from connectors.access.roles import Permission, Role
 from connectors.cli._common import ACTOR_OPTION, TENANT_OPTION, actor_or_default, console, with_hub
 from connectors.hub import Hub
 
 app = typer.Typer(help="Grant and revoke roles in a tenant.")
 teams_app = typer.Typer(help="Teams: named groups of actors with a role in a tenant.")
+
+T = TypeVar("T")
+
+
+def _as_manager(
+    actor: str | None, tenant: str, action: Callable[[AccessPolicy, str], Awaitable[T]]
+) -> T:
+    """Run ``action(policy, acting identity)`` once the identity may manage access in
+    ``tenant`` (a denial is audited and raised)."""
+    by = actor_or_default(actor)
+
+    async def main(hub: Hub) -> T:
+        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
+        return await action(hub.services.access, by)
+
+    return with_hub(main)
 
 
 @app.command("grant")
@@ -21,13 +41,11 @@ def grant(
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Give an actor a role in a tenant (replacing a previous direct grant)."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> None:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        await hub.services.access.grant(who, tenant, role, by=by)
+    async def main(policy: AccessPolicy, by: str) -> None:
+        await policy.grant(who, tenant, role, by=by)
 
-    with_hub(main)
+    _as_manager(actor, tenant, main)
     console.print(f"{who} is now {role.value} in {tenant}")
 
 
@@ -38,29 +56,25 @@ def revoke(
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Remove an actor's direct role in a tenant (team roles stay)."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> bool:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        return await hub.services.access.revoke(who, tenant, by=by)
+    async def main(policy: AccessPolicy, by: str) -> bool:
+        return await policy.revoke(who, tenant, by=by)
 
-    done = with_hub(main)
+    done = _as_manager(actor, tenant, main)
     console.print(f"revoked {who} in {tenant}" if done else f"{who} had no direct role")
 
 
 @app.command("list")
 def list_grants(tenant: str = TENANT_OPTION, actor: str | None = ACTOR_OPTION) -> None:
     """Direct role grants in a tenant."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> list[tuple[str, str]]:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        return [(g.actor, g.role.value) for g in await hub.services.access.grants(tenant)]
+    async def main(policy: AccessPolicy, by: str) -> list[tuple[str, str]]:
+        return [(g.actor, g.role.value) for g in await policy.grants(tenant)]
 
     table = Table(title=f"Roles in {tenant}")
     table.add_column("actor")
     table.add_column("role")
-    for row in with_hub(main):
+    for row in _as_manager(actor, tenant, main):
         table.add_row(*row)
     console.print(table)
 
@@ -73,13 +87,11 @@ def team_create(
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Create a team with a role."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> None:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        await hub.services.access.create_team(tenant, name, role, by=by)
+    async def main(policy: AccessPolicy, by: str) -> None:
+        await policy.create_team(tenant, name, role, by=by)
 
-    with_hub(main)
+    _as_manager(actor, tenant, main)
     console.print(f"team {name} ({role.value}) created in {tenant}")
 
 
@@ -91,13 +103,11 @@ def team_add(
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Add an actor to a team."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> None:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        await hub.services.access.add_member(tenant, name, member, by=by)
+    async def main(policy: AccessPolicy, by: str) -> None:
+        await policy.add_member(tenant, name, member, by=by)
 
-    with_hub(main)
+    _as_manager(actor, tenant, main)
     console.print(f"{member} added to {name}")
 
 
@@ -109,13 +119,11 @@ def team_remove(
     actor: str | None = ACTOR_OPTION,
 ) -> None:
     """Remove an actor from a team."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> None:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        await hub.services.access.remove_member(tenant, name, member, by=by)
+    async def main(policy: AccessPolicy, by: str) -> None:
+        await policy.remove_member(tenant, name, member, by=by)
 
-    with_hub(main)
+    _as_manager(actor, tenant, main)
     console.print(f"{member} removed from {name}")
 
 
@@ -124,31 +132,24 @@ def team_delete(
     name: str = typer.Argument(...), tenant: str = TENANT_OPTION, actor: str | None = ACTOR_OPTION
 ) -> None:
     """Delete a team (its members lose the team's role)."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> bool:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        return await hub.services.access.delete_team(tenant, name, by=by)
+    async def main(policy: AccessPolicy, by: str) -> bool:
+        return await policy.delete_team(tenant, name, by=by)
 
-    with_hub(main)
+    _as_manager(actor, tenant, main)
     console.print(f"team {name} deleted")
 
 
 @teams_app.command("list")
 def team_list(tenant: str = TENANT_OPTION, actor: str | None = ACTOR_OPTION) -> None:
     """Teams of a tenant with their roles and members."""
-    by = actor_or_default(actor)
 
-    async def main(hub: Hub) -> list[tuple[str, str, str]]:
-        await hub.services.access.check(by, tenant, Permission.ACCESS_MANAGE)
-        return [
-            (t.name, t.role.value, ", ".join(t.members))
-            for t in await hub.services.access.teams(tenant)
-        ]
+    async def main(policy: AccessPolicy, by: str) -> list[tuple[str, str, str]]:
+        return [(t.name, t.role.value, ", ".join(t.members)) for t in await policy.teams(tenant)]
 
     table = Table(title=f"Teams of {tenant}")
     for col in ("team", "role", "members"):
         table.add_column(col)
-    for row in with_hub(main):
+    for row in _as_manager(actor, tenant, main):
         table.add_row(*row)
     console.print(table)
