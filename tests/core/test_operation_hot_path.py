@@ -17,7 +17,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.util.types import Attributes
 
-import connectors.base as base_module
+import connectors.operations as operation_module
 from connectors.context import (
     CallContext,
     Deadline,
@@ -131,7 +131,7 @@ class RecordingProvider(trace.TracerProvider):
 
 def test_an_operation_opens_a_span_when_tracing_is_on(tmp_path, monkeypatch):
     provider = RecordingProvider()
-    monkeypatch.setattr(base_module, "tracing", Tracing(provider))
+    monkeypatch.setattr(operation_module, "tracing", Tracing(provider))
     hub = make_hub(tmp_path)
 
     async def main():
@@ -150,7 +150,7 @@ def test_an_operation_opens_a_span_when_tracing_is_on(tmp_path, monkeypatch):
 def test_no_span_is_opened_when_tracing_is_off(tmp_path, monkeypatch):
     provider = RecordingProvider()
     off = Tracing(trace.NoOpTracerProvider())
-    monkeypatch.setattr(base_module, "tracing", off)
+    monkeypatch.setattr(operation_module, "tracing", off)
     hub = make_hub(tmp_path)
 
     async def main():
