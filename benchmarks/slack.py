@@ -197,6 +197,10 @@ class Ours:
 
             await asyncio.gather(*(worker(n) for n in _split(calls, concurrency)))
 
+    async def start(self) -> None:
+        # A long-running async client, like a worker: database connections pooled on its loop.
+        await self.hub.start(pool_connections=True)
+
     async def aclose(self) -> None:
         await self.hub.aclose()
 
@@ -343,6 +347,7 @@ async def _run(
     channels = [f"C{i + 1:08d}" for i in range(args.channels)]
     per_channel = args.messages // args.channels
     ours = Ours(emulator.base, emulator.token, scale, data_dir)
+    await ours.start()
     stock = SlackSdk(
         emulator.base,
         emulator.token,

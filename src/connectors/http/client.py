@@ -36,6 +36,8 @@ from connectors.clock import Clock, system_clock
 from connectors.context import CallContext
 from connectors.errors import ConnectorError
 from connectors.http.classify import ResponseClassifier
+from connectors.http.send import direct_send_applies, send
+from connectors.http.transport import default_transport
 from connectors.resilience import Attempt, Pipeline, RateLimit
 
 if TYPE_CHECKING:
@@ -154,6 +156,12 @@ class ConnectorHttpClient:
             raise ValueError("pass either transport or transport_factory, not both")
         if transport_factory is not None:
             transport = transport_factory(limits=limits, http2=http2)
+        elif transport is None:
+            transport = default_transport(limits=limits, http2=http2)
+        # With a transport of our own choosing and no redirects to follow, requests skip
+        # AsyncClient.send's layers (connectors.http.send); otherwise httpx2 sends them.
+        self._transport = None if follow_redirects else transport
+        self._auth = auth
         self.connector = connector
         self._pipeline = pipeline
         self._clock = clock or system_clock
@@ -330,7 +338,15 @@ class ConnectorHttpClient:
         observer = self._observer
         started = self._clock.monotonic() if observer is not None else 0.0
         try:
-            response = await self._client.send(request, stream=stream)
+            transport = self._transport
+            if transport is not None and direct_send_applies(request):
+                if self._client.is_closed:
+                    raise RuntimeError("Cannot send a request, as the client has been closed.")
+                response = await send(
+                    transport, request, auth=self._auth, cookies=self._client.cookies, stream=stream
+                )
+            else:
+                response = await self._client.send(request, stream=stream)
         except Exception as exc:
             error = classifier.classify_exception(exc)
             if error is None:

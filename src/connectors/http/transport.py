@@ -1,0 +1,583 @@
+"""A lean HTTP/1.1 transport for ``httpx2`` on asyncio streams: the default for connector clients.
+
+::
+
+    httpx2.AsyncClient.send(request)
+        Http1Transport.handle_async_request(request)
+            pool: an idle keep-alive connection for (scheme, host, port), or a new one
+                  (asyncio.open_connection; TLS with SNI and certificate check for https)
+            write: request line + headers (+ body) in one write; chunked framing if asked
+            read:  status line + headers (1xx skipped); body framed by RFC 9112 §6.3
+                   small Content-Length bodies are read at once and the connection goes back
+                   to the pool before the response is returned; larger ones stream
+
+Why: httpcore2's pool, h11's state machine and anyio's stream wrappers cost ~0.5 ms of CPU per
+request on this project's benchmark machine, two to three times an aiohttp client's, for work a
+connector's plain HTTP/1.1 calls do not need (docs/decisions/0009-lean-http1-transport.md).
+httpx2 keeps everything above the transport: the API, auth flows, redirects, decoding, cookies.
+
+What it does not do, and who does instead: HTTP/2, proxies and Unix sockets are left to
+``httpx2.AsyncHTTPTransport`` (:func:`default_transport` picks it when any is asked for, including
+proxies from the environment). Responses must use CRLF line endings (every HTTP/1.1 server
+does); a head over ``max_head_bytes`` is a protocol error, not a hang.
+
+Errors are httpx2's: ``ConnectError``/``ConnectTimeout``, ``WriteError``/``WriteTimeout``,
+``ReadError``/``ReadTimeout``, ``PoolTimeout``, ``RemoteProtocolError`` (malformed or truncated
+response), ``LocalProtocolError`` (a header or target that would break the framing: CR, LF or NUL
+in it), ``UnsupportedProtocol`` (not http/https), so the response classifier maps them as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Final, Self
+
+import httpx2
+from httpx2._utils import get_environment_proxies
+
+__all__ = ["Http1Transport", "default_transport"]
+
+#: Bodies up to this many bytes (by Content-Length) are read with the head; larger ones stream.
+EAGER_BODY_LIMIT: Final = 256 * 1024
+#: Largest response head (status line + headers) accepted.
+MAX_HEAD_BYTES: Final = 64 * 1024
+#: Requests up to this size (head and body) are written without waiting for the socket to drain.
+SMALL_WRITE: Final = 64 * 1024
+#: Size of one read while streaming a body.
+READ_CHUNK: Final = 64 * 1024
+_DEFAULT_LIMITS: Final = httpx2.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+# RFC 9110 token characters: a header name or method outside them would break the message.
+_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Header names already checked against _TOKEN (a bounded cache: names repeat, values do not).
+_VALID_NAMES: Final[set[bytes]] = set()
+_VALID_NAMES_LIMIT: Final = 4096
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+_HEAD_END: Final = b"\r\n\r\n"
+
+_Key = tuple[str, str, int]
+_Timeouts = Mapping[str, float | None]
+
+
+class _Connection:
+    """One TCP (or TLS) connection, used by one request at a time."""
+
+    __slots__ = ("idle_since", "key", "reader", "writer")
+
+    def __init__(
+        self, key: _Key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.key = key
+        self.reader = reader
+        self.writer = writer
+        self.idle_since = 0.0
+
+    def usable(self, now: float, expiry: float | None) -> bool:
+        """True if an idle connection can carry another request: open, quiet, not expired."""
+        if expiry is not None and now - self.idle_since >= expiry:
+            return False
+        reader = self.reader
+        # EOF or stray bytes from the server mean it closed or broke the connection while idle.
+        stray: bytes = getattr(reader, "_buffer", b"")
+        return not (self.writer.is_closing() or reader.at_eof() or stray)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Http1Transport(httpx2.AsyncBaseTransport):
+    """A pooled HTTP/1.1 transport; one per client, used from one event loop.
+
+    ``limits`` has httpx2's meaning: ``max_connections`` open connections in all (a request
+    beyond it waits up to the pool timeout), ``max_keepalive_connections`` kept idle, each for at
+    most ``keepalive_expiry`` seconds. ``verify`` is httpx2's: ``True`` (system/certifi CAs),
+    ``False``, or an ``ssl.SSLContext``.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: httpx2.Limits = _DEFAULT_LIMITS,
+        verify: ssl.SSLContext | bool = True,
+        max_head_bytes: int = MAX_HEAD_BYTES,
+    ) -> None:
+        # None in httpx2.Limits means no bound.
+        self._max_connections = _bound(limits.max_connections)
+        self._max_idle = _bound(limits.max_keepalive_connections)
+        self._expiry = limits.keepalive_expiry
+        self._verify = verify
+        self._ssl: ssl.SSLContext | None = verify if isinstance(verify, ssl.SSLContext) else None
+        self._max_head = max_head_bytes
+        self._idle: dict[_Key, list[_Connection]] = {}
+        self._idle_count = 0
+        self._open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+
+    # --- the request -----------------------------------------------------------------------------
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if self._closed:
+            raise RuntimeError("the transport is closed")
+        url = request.url
+        scheme = url.scheme
+        if scheme == "https":
+            port = url.port or 443
+        elif scheme == "http":
+            port = url.port or 80
+        else:
+            raise httpx2.UnsupportedProtocol(
+                f"the lean HTTP/1.1 transport speaks http and https, not {scheme!r}",
+                request=request,
+            )
+        head = _request_head(request)
+        timeouts: _Timeouts = request.extensions.get("timeout") or {}
+        conn = await self._acquire((scheme, url.host, port), timeouts, request)
+        try:
+            await _send(conn, head, request, timeouts.get("write"))
+            return await self._receive(conn, request, timeouts.get("read"))
+        except BaseException:
+            self._discard(conn)
+            raise
+
+    async def _receive(
+        self, conn: _Connection, request: httpx2.Request, seconds: float | None
+    ) -> httpx2.Response:
+        method = request.method
+        reader = conn.reader
+        try:
+            async with asyncio.timeout(seconds):
+                while True:
+                    data = await reader.readuntil(_HEAD_END)
+                    status, reason, version, headers = _parse_head(data, request)
+                    if status >= 200:
+                        break
+                    if status == 101:
+                        raise httpx2.RemoteProtocolError(
+                            "the server switched protocols (101); not supported here",
+                            request=request,
+                        )
+                length, reuse = _framing(method, status, version, headers, request)
+                body: bytes | None = None
+                if length is not None and length <= EAGER_BODY_LIMIT:
+                    body = await reader.readexactly(length) if length else b""
+        except TimeoutError as exc:
+            raise httpx2.ReadTimeout("timed out reading the response", request=request) from exc
+        except asyncio.IncompleteReadError as exc:
+            raise httpx2.RemoteProtocolError(
+                "the server closed the connection before the response was complete",
+                request=request,
+            ) from exc
+        except asyncio.LimitOverrunError as exc:
+            raise httpx2.RemoteProtocolError(
+                f"the response head is longer than {self._max_head} bytes", request=request
+            ) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx2.ReadError(f"reading the response failed: {exc}", request=request) from exc
+        extensions = {"http_version": version, "reason_phrase": reason}
+        if body is not None:
+            self._release(conn, reuse)
+            # content= (not stream=): httpx2 decodes and keeps the body now, so the client's
+            # own read is a no-op instead of a pass through its async decoder chain.
+            return httpx2.Response(status, headers=headers, content=body, extensions=extensions)
+        stream = _BodyStream(self, conn, request, length, reuse, seconds, _is_chunked(headers))
+        return httpx2.Response(status, headers=headers, stream=stream, extensions=extensions)
+
+    # --- the pool --------------------------------------------------------------------------------
+
+    async def _acquire(
+        self, key: _Key, timeouts: _Timeouts, request: httpx2.Request
+    ) -> _Connection:
+        loop = asyncio.get_running_loop()
+        while True:
+            idle = self._idle.get(key)
+            if idle:
+                now = loop.time()
+                while idle:
+                    conn = idle.pop()
+                    self._idle_count -= 1
+                    if conn.usable(now, self._expiry):
+                        return conn
+                    self._discard(conn)
+            if self._open < self._max_connections or self._evict_idle():
+                break
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                async with asyncio.timeout(timeouts.get("pool")):
+                    await waiter
+            except TimeoutError as exc:
+                raise httpx2.PoolTimeout(
+                    f"no connection free within the pool timeout ({self._max_connections} open)",
+                    request=request,
+                ) from exc
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            if self._closed:
+                raise RuntimeError("the transport is closed")
+        self._open += 1
+        try:
+            return await self._connect(key, timeouts.get("connect"), request)
+        except BaseException:
+            self._open -= 1
+            self._wake()
+            raise
+
+    async def _connect(
+        self, key: _Key, seconds: float | None, request: httpx2.Request
+    ) -> _Connection:
+        scheme, host, port = key
+        context = self._ssl_context() if scheme == "https" else None
+        try:
+            async with asyncio.timeout(seconds):
+                reader, writer = await asyncio.open_connection(
+                    host,
+                    port,
+                    ssl=context,
+                    server_hostname=host if context is not None else None,
+                    limit=self._max_head,
+                )
+        except TimeoutError as exc:
+            raise httpx2.ConnectTimeout(
+                f"timed out connecting to {host}:{port}", request=request
+            ) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx2.ConnectError(
+                f"could not connect to {host}:{port}: {exc}", request=request
+            ) from exc
+        return _Connection(key, reader, writer)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            context = httpx2.create_ssl_context(verify=self._verify)
+            context.set_alpn_protocols(["http/1.1"])
+            self._ssl = context
+        return self._ssl
+
+    def _release(self, conn: _Connection, reuse: bool) -> None:
+        """Give a finished connection back: kept idle for its origin, or closed."""
+        if not reuse or self._closed or self._idle_count >= self._max_idle:
+            self._discard(conn)
+            return
+        conn.idle_since = asyncio.get_running_loop().time()
+        self._idle.setdefault(conn.key, []).append(conn)
+        self._idle_count += 1
+        self._wake()
+
+    def _discard(self, conn: _Connection) -> None:
+        conn.close()
+        self._open -= 1
+        self._wake()
+
+    def _evict_idle(self) -> bool:
+        """Close one idle connection of any origin to make room; False if none is idle."""
+        for conns in self._idle.values():
+            if conns:
+                conn = conns.pop(0)
+                self._idle_count -= 1
+                self._discard(conn)
+                return True
+        return False
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+                self._open -= 1
+        self._idle.clear()
+        self._idle_count = 0
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Http1Transport(open={self._open}, idle={self._idle_count})"
+
+
+class _BodyStream(httpx2.AsyncByteStream):
+    """A response body read from its connection as the caller iterates; the connection goes
+    back to the pool when the body ends, and is closed if the caller stops early."""
+
+    def __init__(
+        self,
+        transport: Http1Transport,
+        conn: _Connection,
+        request: httpx2.Request,
+        length: int | None,
+        reuse: bool,
+        timeout: float | None,
+        chunked: bool,
+    ) -> None:
+        self._transport = transport
+        self._conn: _Connection | None = conn
+        self._request = request
+        self._remaining = length
+        self._reuse = reuse
+        self._timeout = timeout
+        self._chunked = chunked
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while self._conn is not None:
+                try:
+                    async with asyncio.timeout(self._timeout):
+                        chunk = await self._next(self._conn.reader)
+                except TimeoutError as exc:
+                    raise httpx2.ReadTimeout(
+                        "timed out reading the response body", request=self._request
+                    ) from exc
+                except asyncio.IncompleteReadError as exc:
+                    raise httpx2.RemoteProtocolError(
+                        "the server closed the connection in the middle of the body",
+                        request=self._request,
+                    ) from exc
+                except asyncio.LimitOverrunError as exc:
+                    raise httpx2.RemoteProtocolError(
+                        "a chunk-size line is too long", request=self._request
+                    ) from exc
+                except (OSError, ssl.SSLError) as exc:
+                    raise httpx2.ReadError(
+                        f"reading the response body failed: {exc}", request=self._request
+                    ) from exc
+                if chunk is None:
+                    conn, self._conn = self._conn, None
+                    self._transport._release(conn, self._reuse)
+                    return
+                if chunk:
+                    yield chunk
+        finally:
+            await self.aclose()
+
+    async def _next(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The next piece of the body; None once it is complete."""
+        if self._chunked:
+            line = await reader.readuntil(b"\r\n")
+            size = _chunk_size(line, self._request)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, ignored
+                    pass
+                return None
+            data = await reader.readexactly(size + 2)
+            if data[-2:] != b"\r\n":
+                raise httpx2.RemoteProtocolError(
+                    "a chunk is not followed by CRLF", request=self._request
+                )
+            return data[:-2]
+        remaining = self._remaining
+        if remaining is None:  # delimited by the server closing the connection
+            data = await reader.read(READ_CHUNK)
+            return data or None
+        if remaining == 0:
+            return None
+        data = await reader.read(min(remaining, READ_CHUNK))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", remaining)
+        self._remaining = remaining - len(data)
+        return data
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:  # the caller stopped before the end: the connection is unusable
+            self._transport._discard(conn)
+
+
+# --- wire format ---------------------------------------------------------------------------------
+
+
+def _request_head(request: httpx2.Request) -> bytes:
+    """The request line and headers, validated so that nothing can add a line or a message."""
+    method = request.method.encode("ascii")
+    target = request.url.raw_path
+    if not _TOKEN.fullmatch(method):
+        raise httpx2.LocalProtocolError(f"invalid method {request.method!r}", request=request)
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in request.headers.raw:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    head = b"".join(parts)
+    # A CR, LF or NUL inside the target, a name or a value would frame another line: the head
+    # must hold exactly one line per header plus the request line and the blank line.
+    lines = len(request.headers.raw) + 2
+    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
+        raise httpx2.LocalProtocolError(
+            "a header or the request target contains CR, LF or NUL", request=request
+        )
+    if b" " in target:
+        raise httpx2.LocalProtocolError("the request target contains a space", request=request)
+    for name, _ in request.headers.raw:
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise httpx2.LocalProtocolError(f"invalid header name {name!r}", request=request)
+            if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
+                _VALID_NAMES.add(name)
+    return head
+
+
+async def _send(
+    conn: _Connection, head: bytes, request: httpx2.Request, seconds: float | None
+) -> None:
+    stream = request.stream
+    writer = conn.writer
+    if isinstance(stream, httpx2.ByteStream):
+        message = head + b"".join(stream)
+        if len(message) <= SMALL_WRITE:
+            # Handed to the socket at once (asyncio buffers what the kernel does not take, far
+            # below its high-water mark): nothing to wait for, and a failed or stalled send shows
+            # up as a read error or read timeout on the response.
+            writer.write(message)
+            return
+    try:
+        async with asyncio.timeout(seconds):
+            if isinstance(stream, httpx2.ByteStream):
+                writer.write(head + b"".join(stream))
+            else:
+                writer.write(head)
+                chunked = _is_chunked(request.headers.raw)
+                assert isinstance(stream, httpx2.AsyncByteStream)
+                async for chunk in stream:
+                    if not chunk:
+                        continue
+                    if chunked:
+                        writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk))
+                    else:
+                        writer.write(chunk)
+                    await writer.drain()
+                if chunked:
+                    writer.write(b"0\r\n\r\n")
+            await writer.drain()
+    except TimeoutError as exc:
+        raise httpx2.WriteTimeout("timed out sending the request", request=request) from exc
+    except (OSError, ssl.SSLError) as exc:
+        raise httpx2.WriteError(f"sending the request failed: {exc}", request=request) from exc
+
+
+def _parse_head(
+    data: bytes, request: httpx2.Request
+) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
+    """Status, reason, version and headers of a response head ending in CRLF CRLF."""
+    lines = data[:-4].split(b"\r\n")
+    version, _, rest = lines[0].partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise httpx2.RemoteProtocolError(
+            f"malformed status line {lines[0][:100]!r}", request=request
+        )
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
+            raise httpx2.RemoteProtocolError(
+                f"malformed header line {line[:100]!r}", request=request
+            )
+        headers.append((name, value.strip(b" \t")))
+    return int(code), reason, version, headers
+
+
+def _framing(
+    method: str,
+    status: int,
+    version: bytes,
+    headers: list[tuple[bytes, bytes]],
+    request: httpx2.Request,
+) -> tuple[int | None, bool]:
+    """(body length or None for chunked/until-close, whether the connection can be reused)."""
+    reuse = version == b"HTTP/1.1"
+    length: int | None = None
+    chunked = until_close = False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if not value.isdigit():
+                raise httpx2.RemoteProtocolError(
+                    f"invalid Content-Length {value[:40]!r}", request=request
+                )
+            if length is not None and length != int(value):
+                raise httpx2.RemoteProtocolError(
+                    "conflicting Content-Length headers", request=request
+                )
+            length = int(value)
+        elif lowered == b"transfer-encoding":
+            chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+            until_close = not chunked
+        elif lowered == b"connection" and b"close" in value.lower():
+            reuse = False
+    if request.headers.get("connection", "").lower() == "close":
+        reuse = False
+    if method == "HEAD" or status in _NO_BODY_STATUS:
+        return 0, reuse
+    if chunked:  # Transfer-Encoding wins over Content-Length (RFC 9112 §6.3)
+        return None, reuse
+    if until_close or length is None:
+        return None, False
+    return length, reuse
+
+
+def _bound(limit: int | None) -> int:
+    return sys.maxsize if limit is None else limit
+
+
+def _is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name.lower() == b"transfer-encoding":
+            return value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
+    return False
+
+
+def _chunk_size(line: bytes, request: httpx2.Request) -> int:
+    text = line.split(b";", 1)[0].strip()
+    try:
+        if not text or len(text) > 16:
+            raise ValueError(text)
+        return int(text, 16)
+    except ValueError:
+        raise httpx2.RemoteProtocolError(
+            f"invalid chunk size line {line[:40]!r}", request=request
+        ) from None
+
+
+def default_transport(
+    *, limits: httpx2.Limits, http2: bool, trust_env: bool = True
+) -> httpx2.AsyncBaseTransport | None:
+    """The transport a connector client gets when none is given: :class:`Http1Transport`,
+    unless HTTP/2 or a proxy from the environment is wanted (``None``: httpx2's own, which
+    handles both)."""
+    if http2:
+        return None
+    # The proxies httpx2 would take from the environment (HTTP(S)_PROXY, ALL_PROXY; NO_PROXY
+    # entries map to None): any of them means the connection must go through httpx2's transport.
+    if trust_env and any(v is not None for v in get_environment_proxies().values()):
+        return None
+    return Http1Transport(limits=limits)
