@@ -5,7 +5,14 @@ XOAUTH2) and, when given a :class:`~tests.servers.dovecot.DovecotServer`, relays
 message into Dovecot over LMTP before answering ``250``, so a test can read it back over IMAP.
 Counters (connections, AUTH attempts, messages) let tests prove pooling and "nothing was sent".
 ``mode = "drop_after_data"`` closes the connection after receiving a message body without
-answering, which is how an ambiguous send looks to a client.
+answering, which is how an ambiguous send looks to a client; ``"tempfail_data"`` answers every
+body with 451; ``"data_after_refusals"`` refuses recipients at ``unknown.test`` yet starts DATA
+(as some servers do; RFC 2920 makes the client cope). Senders at ``refused.test`` are refused;
+a sender at ``closing.test`` gets ``421`` and the connection is closed.
+
+Like real servers (Postfix, Exchange, Gmail) it advertises ``PIPELINING``; set ``pipelining``
+to ``False`` to hide it. With ``recording`` on, every chunk of bytes the server reads is kept in
+``received``: commands that arrive in one chunk were pipelined by the client.
 
 It runs in a thread of its own so that blocking clients (``smtplib`` in the benchmark) and the
 tests' own ``asyncio.run`` loops never share a loop with it.
@@ -38,10 +45,14 @@ class _State:
     auth_attempts: int = 0
     auth_failures: int = 0
     data_commands: int = 0
+    empty_bodies: int = 0
     messages: list[Envelope] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     mode: str = "accept"
+    pipelining: bool = True
+    recording: bool = False
+    received: list[bytes] = field(default_factory=list)
     transports: set[asyncio.BaseTransport] = field(default_factory=set)
 
 
@@ -50,10 +61,38 @@ class _Handler:
         self.state = state
         self.relay = relay
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.state.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.endswith("@refused.test"):
+            return "550 5.7.1 sender refused"
+        if address.endswith("@closing.test"):
+            assert server.transport is not None
+            asyncio.get_running_loop().call_soon(server.transport.close)  # after the reply
+            return "421 4.3.2 service shutting down"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.endswith("@unknown.test"):
+            if self.state.mode == "data_after_refusals":
+                envelope.rcpt_tos.append(address)  # refused, yet DATA will be started
             return "550 5.1.1 no such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -66,6 +105,11 @@ class _Handler:
             return "250 2.0.0 dropped (never seen by the client)"
         if self.state.mode == "tempfail_data":
             return "451 4.3.0 try again later"
+        if self.state.mode == "data_after_refusals" and all(
+            rcpt.endswith("@unknown.test") for rcpt in envelope.rcpt_tos
+        ):
+            self.state.empty_bodies += envelope.content == b""
+            return "554 5.5.1 no valid recipients"
         self.state.messages.append(envelope)
         if self.relay is not None:
             try:
@@ -107,6 +151,11 @@ class _Smtp(SMTP):
             self.state.connections += 1
             self.state.transports.add(transport)
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.state.recording:
+            self.state.received.append(data)
+        super().data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._original_transport is not None:
@@ -183,8 +232,35 @@ class SmtpTestServer:
         return self._state.data_commands
 
     @property
+    def empty_bodies(self) -> int:
+        """Bodies that were empty (a client ending a DATA it should not have started)."""
+        return self._state.empty_bodies
+
+    @property
     def messages(self) -> list[Envelope]:
         return self._state.messages
+
+    @property
+    def received(self) -> list[bytes]:
+        """The chunks read from clients while ``recording`` was on."""
+        return self._state.received
+
+    @property
+    def recording(self) -> bool:
+        return self._state.recording
+
+    @recording.setter
+    def recording(self, value: bool) -> None:
+        self._state.recording = value
+
+    @property
+    def pipelining(self) -> bool:
+        """Whether EHLO advertises PIPELINING (to new sessions)."""
+        return self._state.pipelining
+
+    @pipelining.setter
+    def pipelining(self, value: bool) -> None:
+        self._state.pipelining = value
 
     @property
     def mode(self) -> str:
@@ -213,8 +289,12 @@ class SmtpTestServer:
     def reset_counters(self) -> None:
         state = self._state
         state.connections = state.auth_attempts = state.auth_failures = state.data_commands = 0
+        state.empty_bodies = 0
         state.messages.clear()
+        state.received.clear()
         state.mode = "accept"
+        state.pipelining = True
+        state.recording = False
 
 
 @contextmanager

@@ -8,21 +8,32 @@ error that leaves the session in doubt. Logins use PLAIN, LOGIN or XOAUTH2; an X
 asks the token source for a new token once and retries the login once.
 
 :func:`deliver` runs one transaction (``MAIL``, ``RCPT``..., ``DATA``) and streams the body from
-:meth:`PreparedMessage.chunks`, so large attachments are never held in memory whole. Failures are
-translated by :mod:`.classify` according to the phase they happened in.
+:meth:`PreparedMessage.chunks`, so large attachments are never held in memory whole. When the
+server advertises ``PIPELINING`` (RFC 2920) the envelope goes out as one write, ``MAIL``, every
+``RCPT`` and ``DATA`` together, and the replies are read back in order: a message costs two
+round trips instead of three plus one per recipient. Every reply is still checked, so a refused
+sender or recipient is reported exactly as it is one command at a time. Failures are translated
+by :mod:`.classify` according to the phase they happened in.
+
+aiosmtplib connects, negotiates TLS and logs in; the transaction itself is written to the
+transport and its replies read by :class:`ReplyReader`, because aiosmtplib's protocol keeps
+only one reply at a time (replies to a pipelined batch would be lost).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Final
 
 import aiosmtplib
 
-from connectors.adapters.email.classify import not_sent, smtp_error, smtp_reply_error
+from connectors.adapters.email.classify import SmtpPhase, not_sent, smtp_error, smtp_reply_error
 from connectors.adapters.email.message import PreparedMessage
 from connectors.adapters.email.settings import ServerSettings
 from connectors.adapters.email.xoauth2 import TokenSource
@@ -37,8 +48,24 @@ from connectors.errors import (
 
 #: Bytes per socket write while streaming a body (bounds memory per send).
 _WRITE_SIZE = 256 * 1024
+#: Limits on a reply, as aiosmtplib has them: one line, and a whole (multiline) reply.
+_MAX_LINE = 8192
+_MAX_REPLY = 4 * _MAX_LINE
+#: Envelope addresses are printable ASCII: anything else could inject commands.
+_UNSAFE = re.compile(r"[^\x21-\x7e]")
+#: "Service not available, closing transmission channel": the server hangs up after it.
+_CLOSING = 421
+_PHASE_WHAT: Final[dict[SmtpPhase, str]] = {"envelope": "the envelope", "data": "the DATA command"}
 
-__all__ = ["PoolStats", "RecipientRefusal", "SendResult", "SmtpConnection", "SmtpPool", "deliver"]
+__all__ = [
+    "PoolStats",
+    "RecipientRefusal",
+    "ReplyReader",
+    "SendResult",
+    "SmtpConnection",
+    "SmtpPool",
+    "deliver",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +97,149 @@ class PoolStats:
     noop_checks: int = 0
 
 
+class ReplyReader(asyncio.Protocol):
+    """Reads the replies of a transaction in order, however many arrive in one segment.
+
+    Once a session is authenticated, this protocol is put between its transport and
+    aiosmtplib's protocol (``transport.set_protocol``). While :func:`deliver` owns the session
+    (``reading``), it parses every reply into a queue; otherwise the bytes go to aiosmtplib
+    (``NOOP`` checks, ``QUIT``). Connection events and flow control always reach aiosmtplib
+    too, so its client still knows when the connection is gone.
+    """
+
+    def __init__(self, transport: asyncio.WriteTransport, inner: asyncio.Protocol) -> None:
+        self._transport = transport
+        self._inner = inner
+        self._buffer = bytearray()
+        self._replies: deque[aiosmtplib.SMTPResponse] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._failure: str | None = None
+        self._paused = False
+        self.reading = False
+        transport.set_protocol(self)
+
+    @classmethod
+    def attach(cls, client: aiosmtplib.SMTP) -> ReplyReader:
+        """Put a reader between ``client``'s transport and its protocol."""
+        transport, inner = client.transport, client.protocol
+        if not isinstance(transport, asyncio.WriteTransport) or inner is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        return cls(transport, inner)
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if not self.reading:
+            self._inner.data_received(data)
+            return
+        self._buffer += data
+        try:
+            self._parse()
+        except aiosmtplib.SMTPResponseException as exc:
+            self._fail(exc.message)
+            self._transport.abort()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self._fail("Unexpected EOF received")
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail("Connection lost")
+        self._paused = False
+        self._wake()
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake()
+        self._inner.resume_writing()
+
+    # --- used by deliver() ------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self._failure is not None or self._transport.is_closing():
+            raise aiosmtplib.SMTPServerDisconnected(self._failure or "Connection lost")
+        self._transport.write(data)
+
+    async def drain(self) -> None:
+        """Wait while the transport's buffer is over its high-water mark."""
+        while self._paused and self._failure is None:
+            await self._wait()
+
+    async def read(self) -> aiosmtplib.SMTPResponse:
+        """The next reply, in the order the commands were written."""
+        while not self._replies:
+            if self._failure is not None:
+                raise aiosmtplib.SMTPServerDisconnected(self._failure)
+            await self._wait()
+        return self._replies.popleft()
+
+    def release(self) -> bool:
+        """Stop reading; ``False`` if unread replies or bytes are left (the session is out of
+        step with the server and must not be reused)."""
+        self.reading = False
+        clean = not self._replies and not self._buffer and self._failure is None
+        self._replies.clear()
+        del self._buffer[:]
+        return clean
+
+    # --- internals --------------------------------------------------------------------------
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, why: str) -> None:
+        if self._failure is None:
+            self._failure = why
+
+    def _parse(self) -> None:
+        """Move every complete reply from the buffer to the queue (RFC 5321 section 4.2)."""
+        buffer = self._buffer
+        while True:
+            start, lines = 0, []
+            while (end := buffer.find(b"\n", start)) != -1:
+                line = bytes(buffer[start : end + 1])
+                start = end + 1
+                if len(line) > _MAX_LINE:
+                    raise aiosmtplib.SMTPResponseException(-1, "Response too long")
+                if not line[:3].isdigit():
+                    raise aiosmtplib.SMTPResponseException(-1, "Malformed SMTP response")
+                lines.append(line)
+                if line[3:4] != b"-":  # "250-..." continues, "250 ..." ends the reply
+                    break
+            else:
+                if len(buffer) > _MAX_REPLY:
+                    raise aiosmtplib.SMTPResponseException(-1, "Response too long")
+                return
+            text = b"\n".join(line[4:].strip(b" \t\r\n") for line in lines)
+            self._replies.append(
+                aiosmtplib.SMTPResponse(int(lines[-1][:3]), text.decode("utf-8", "surrogateescape"))
+            )
+            del buffer[:start]
+
+
 @dataclass(slots=True)
 class SmtpConnection:
     """One authenticated SMTP session."""
 
     client: aiosmtplib.SMTP
+    replies: ReplyReader
     last_used: float
+    #: The server advertised PIPELINING: the envelope goes out in one write.
+    pipelining: bool = False
     sent: int = 0
     #: Cleared when the session is in doubt (errors, a transaction left open).
     reusable: bool = True
@@ -197,7 +361,12 @@ class SmtpPool:
             client.close()
             raise
         self.stats.opened += 1
-        return SmtpConnection(client, last_used=self._clock.monotonic())
+        return SmtpConnection(
+            client,
+            ReplyReader.attach(client),
+            last_used=self._clock.monotonic(),
+            pipelining=client.supports_extension("pipelining"),
+        )
 
     async def _authenticate(self, client: aiosmtplib.SMTP, budget: float | None) -> None:
         server = self.server
@@ -288,42 +457,63 @@ async def deliver(
             f"the message is {message.size} bytes; the server at {address} accepts at most {limit}",
             provider_code="552",
         )
-    options = [f"SIZE={message.size}"] if "size" in client.esmtp_extensions else []
+    sender = message.sender.envelope
+    recipients = [r.envelope for r in message.recipients]
+    if any(_UNSAFE.search(a) for a in (sender, *recipients)):
+        # prepare() refuses such addresses; a hand-built PreparedMessage must not inject either
+        raise InvalidRequest("an envelope address is not printable ASCII")
+    size = f" SIZE={message.size}" if "size" in client.esmtp_extensions else ""
+    commands = [
+        f"MAIL FROM:<{sender}>{size}\r\n".encode("ascii"),
+        *(f"RCPT TO:<{r}>\r\n".encode("ascii") for r in recipients),
+        b"DATA\r\n",
+    ]
+    conn.replies.reading = True
     try:
-        await client.mail(message.sender.envelope, options=options, timeout=budget)
-    except Exception as exc:
-        await _reset(conn, budget)
-        raise smtp_error(exc, "envelope", address) from exc
+        return await _transaction(conn, message, commands, address, budget)
+    finally:
+        if not conn.replies.release():
+            conn.reusable = False
+
+
+async def _transaction(
+    conn: SmtpConnection,
+    message: PreparedMessage,
+    commands: list[bytes],
+    address: str,
+    budget: float | None,
+) -> SendResult:
+    replies = await _envelope(conn, commands, address, budget)
+    mail = replies[0]
+    data = replies[-1] if len(replies) == len(commands) else None  # None: DATA was not sent
     accepted: list[str] = []
     refused: dict[str, RecipientRefusal] = {}
-    for recipient in message.recipients:
-        try:
-            await client.rcpt(recipient.envelope, timeout=budget)
-        except aiosmtplib.SMTPRecipientRefused as exc:
-            refused[recipient.addr] = RecipientRefusal(exc.code, exc.message)
-        except Exception as exc:
-            await _reset(conn, budget)
-            raise smtp_error(exc, "envelope", address) from exc
-        else:
+    rcpt_replies = replies[1 : 1 + len(message.recipients)]
+    for recipient, reply in zip(message.recipients, rcpt_replies, strict=False):
+        if reply.code in (250, 251):
             accepted.append(recipient.addr)
-    if not accepted:
+        else:
+            refused[recipient.addr] = RecipientRefusal(reply.code, reply.message)
+    if mail.code != 250 or not accepted:
+        if data is not None and data.code == 354:
+            # RFC 2920: a server may start DATA after refusing every recipient; end the
+            # (empty) message so the session stays in step.
+            await _end_empty_data(conn, budget)
         await _reset(conn, budget)
+        if mail.code != 250:
+            raise smtp_reply_error(mail.code, mail.message, what="the envelope")
         raise _all_refused(refused)
-    try:
-        start = await client.execute_command(b"DATA", timeout=budget)
-    except Exception as exc:
-        conn.reusable = False
-        raise smtp_error(exc, "data", address) from exc
-    if start.code != 354:
+    assert data is not None
+    if data.code != 354:
         await _reset(conn, budget)
-        raise smtp_reply_error(start.code, start.message, what="the DATA command")
+        raise smtp_reply_error(data.code, data.message, what="the DATA command")
     conn.sent += 1
     try:
         async with asyncio.timeout(budget):
-            reply = await _stream_body(client, message)
+            reply = await _stream_body(conn.replies, message)
     except Exception as exc:
         conn.reusable = False
-        client.close()
+        conn.client.close()
         raise smtp_error(exc, "body", address) from exc
     if reply.code != 250:
         raise smtp_reply_error(reply.code, reply.message, what="the message")
@@ -336,32 +526,71 @@ async def deliver(
     )
 
 
-async def _stream_body(
-    client: aiosmtplib.SMTP, message: PreparedMessage
-) -> aiosmtplib.SMTPResponse:
-    """Write the dot-stuffed body slice by slice with flow control; read the final reply.
+async def _envelope(
+    conn: SmtpConnection, commands: list[bytes], address: str, budget: float | None
+) -> list[aiosmtplib.SMTPResponse]:
+    """Send ``MAIL``, one ``RCPT`` per recipient and ``DATA``; their replies, in order.
 
-    aiosmtplib's public ``data()`` takes the whole message as one ``bytes`` (and copies it twice
-    more for line endings and dot-stuffing), so the body is written through its protocol object
-    instead: ``write`` plus the protocol's drain helper, then ``read_response``.
+    Pipelined, all commands go out in one write and every reply is read. One at a time, the
+    exchange stops after a refused ``MAIL``, and ``DATA`` is not sent when every recipient was
+    refused (the reply list is then shorter than ``commands``).
     """
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    # Expect a reply from here on, so an early error reply is kept, not dropped as unsolicited.
-    protocol._response_pending = True
+    reader = conn.replies
+    replies: list[aiosmtplib.SMTPResponse] = []
+    phase: SmtpPhase = "envelope"
+    try:
+        async with asyncio.timeout(budget):
+            if conn.pipelining:
+                reader.write(b"".join(commands))
+            for index, command in enumerate(commands):
+                last = index == len(commands) - 1
+                if not conn.pipelining:
+                    if last and not any(r.code in (250, 251) for r in replies[1:]):
+                        break
+                    reader.write(command)
+                phase = "data" if last else "envelope"
+                reply = await reader.read()
+                if reply.code == _CLOSING:
+                    # The server is hanging up: the rest of the replies will never come.
+                    conn.reusable = False
+                    conn.client.close()
+                    raise smtp_reply_error(reply.code, reply.message, what=_PHASE_WHAT[phase])
+                replies.append(reply)
+                if index == 0 and reply.code != 250 and not conn.pipelining:
+                    break
+    except ConnectorError:
+        raise
+    except Exception as exc:
+        conn.reusable = False
+        conn.client.close()
+        raise smtp_error(exc, phase, address) from exc
+    return replies
+
+
+async def _stream_body(reader: ReplyReader, message: PreparedMessage) -> aiosmtplib.SMTPResponse:
+    """Write the dot-stuffed body slice by slice with flow control; read the final reply."""
     # Coalesce slices into writes of up to _WRITE_SIZE (fewer syscalls; a small message and
     # its terminating dot go out in one write), with flow control between writes.
     pending = bytearray()
     for chunk in message.chunks(smtp=True):
         pending += chunk
         if len(pending) >= _WRITE_SIZE:
-            protocol.write(bytes(pending))
+            reader.write(bytes(pending))
             pending.clear()
-            await protocol._drain_helper()
+            await reader.drain()
     pending += b".\r\n"
-    protocol.write(bytes(pending))
-    return await protocol.read_response(timeout=None)
+    reader.write(bytes(pending))
+    return await reader.read()
+
+
+async def _end_empty_data(conn: SmtpConnection, budget: float | None) -> None:
+    try:
+        async with asyncio.timeout(_short(budget)):
+            conn.replies.write(b".\r\n")
+            await conn.replies.read()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+        conn.reusable = False
+        conn.client.close()
 
 
 async def _reset(conn: SmtpConnection, budget: float | None) -> None:
@@ -370,9 +599,12 @@ async def _reset(conn: SmtpConnection, budget: float | None) -> None:
         conn.reusable = False
         return
     try:
-        response = await conn.client.rset(timeout=_short(budget))
-    except (aiosmtplib.SMTPException, OSError):
+        async with asyncio.timeout(_short(budget)):
+            conn.replies.write(b"RSET\r\n")
+            response = await conn.replies.read()
+    except (TimeoutError, aiosmtplib.SMTPException, OSError):
         conn.reusable = False
+        conn.client.close()
         return
     if response.code != 250:
         conn.reusable = False
