@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from connectors.adapters.email import OutgoingEmail
 from connectors.adapters.email.addresses import Address
 from connectors.adapters.email.message import PreparedMessage, prepare
+from connectors.adapters.email.replies import ReplyReader
 from connectors.adapters.email.settings import ServerSettings
-from connectors.adapters.email.smtp import ReplyReader, SmtpPool, deliver
+from connectors.adapters.email.smtp import SmtpPool, deliver
 from connectors.errors import InvalidRequest, RateLimited
 from connectors.secrets import Secret
 from tests.adapters.email.smtp_server import SmtpTestServer, running_smtp_server
