@@ -96,3 +96,12 @@ def test_a_secret_echoed_in_an_error_message_is_masked() -> None:
     )
     assert error is not None
     assert secret.reveal() not in str(error)
+
+
+def test_the_concurrency_limit_waits_for_the_servers_retry_after_when_it_sends_one() -> None:
+    classifier = SalesforceClassifier(quota=QuotaState(FakeClock()))
+    answer = _error(429, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+    answer.headers["Retry-After"] = "0.25"
+    busy = classifier.classify(answer)
+    assert isinstance(busy, RateLimited)
+    assert busy.retry_after == 0.25

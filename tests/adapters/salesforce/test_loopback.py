@@ -1,46 +1,37 @@
-"""A representative subset over real HTTP: the emulator under uvicorn on a loopback port."""
+"""``build_server`` and the quickstart example over real HTTP (uvicorn on a loopback port).
+
+Every operation runs over loopback in ``test_every_operation.py``; this module keeps the smoke
+test of the server that ``build_server`` returns (what ``connectors emulate salesforce`` runs).
+"""
 
 from __future__ import annotations
 
 import runpy
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from connectors.auth import InMemoryLockProvider, InMemoryTokenStore, TokenManager
+from connectors.clock import system_clock
 from connectors.testing.salesforce import SalesforceEmulatorConfig, SeedSpec, build_server
 
 from .conftest import KeyPair, SfEnv, jwt_app
+from .modes import loopback_socket, serving
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "salesforce_quickstart.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def loopback_env(key_pair: KeyPair, tmp_path: Path) -> Iterator[tuple[SfEnv, str]]:
-    port = _free_port()
+    sock = loopback_socket()
+    port = int(sock.getsockname()[1])
     base = f"http://127.0.0.1:{port}"
     emulator, server = build_server(
         port=port,
         config=SalesforceEmulatorConfig(instance_url=base, seed=SeedSpec(contacts=450)),
     )
     emulator.add_connected_app(jwt_app(key_pair))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    from connectors.clock import system_clock
-
     env = SfEnv.__new__(SfEnv)
     env.emulator, env.keys, env.app, env.data_dir = emulator, key_pair, None, tmp_path
     env.clock = system_clock  # type: ignore[assignment]
@@ -48,10 +39,9 @@ def loopback_env(key_pair: KeyPair, tmp_path: Path) -> Iterator[tuple[SfEnv, str
     env.hub = env.make_hub(None)
     env.hub.transports.clear()  # the real network stack
     try:
-        yield env, base
+        with serving(server, sock):
+            yield env, base
     finally:
-        server.should_exit = True
-        thread.join(10)
         emulator.close()
 
 

@@ -264,10 +264,12 @@ class SalesforceClassifier(ResponseClassifier):
                     hint="calls resume when the rolling 24-hour window frees quota; use Bulk API "
                     "or composite calls to spend fewer requests",
                 )
+            # The concurrency limit: back off for the server's Retry-After when it sends one.
+            found = self.retry_after(response)
             return RateLimited(
                 "too many concurrent long-running requests for the org (REQUEST_LIMIT_EXCEEDED: "
                 "ConcurrentPerOrgLongTxn Limit exceeded)",
-                retry_after=self.concurrent_retry_after,
+                retry_after=found if found is not None else self.concurrent_retry_after,
                 quota=CONCURRENT_QUOTA,
                 status=status,
                 provider_code=code,
