@@ -6,8 +6,12 @@ logging, a timing stream wrapper and cookie extraction: ~15 µs a call, a tenth 
 own cost. A :class:`~connectors.http.client.ConnectorHttpClient` that does not follow redirects
 needs none of them except cookies, so it sends through :func:`send` instead:
 
-- the ``httpx2.Auth`` flow is driven exactly as httpx2 drives it (``requires_request_body``,
-  ``requires_response_body``, intermediate responses read, the flow closed in the end);
+- the ``httpx2.Auth`` flow is driven exactly as httpx2 drives it: the flow itself reads the
+  request or response body when it needs one (``httpx2.Auth.async_auth_flow`` honours
+  ``requires_request_body``/``requires_response_body``; a flow of its own decides for itself),
+  intermediate responses are read and kept in the final response's ``history``, the flow is
+  closed in the end;
+- a transport error carries the request (as httpx2's ``request_context`` sees to);
 - ``Set-Cookie`` answers still reach the client's cookie jar (checked by header name first);
 - the response is read unless ``stream`` is true, and closed if anything fails on the way.
 
@@ -55,21 +59,24 @@ async def _send_with_auth(
     auth: httpx2.Auth,
     cookies: httpx2.Cookies,
 ) -> httpx2.Response:
-    if auth.requires_request_body:
-        await request.aread()
+    # No body is read here: httpx2.Auth.async_auth_flow reads what requires_request_body and
+    # requires_response_body ask for, and a flow that overrides it (a streamed, replayable
+    # upload; a check that reads only a 401's body) must not have bodies read behind its back.
     flow = auth.async_auth_flow(request)
+    history: list[httpx2.Response] = []
     try:
         request = await flow.__anext__()
         while True:
             response = await _send_single(transport, request, cookies)
             try:
-                if auth.requires_response_body:
-                    await response.aread()
+                if history:
+                    response.history = list(history)
                 try:
                     next_request = await flow.asend(response)
                 except StopAsyncIteration:
                     return response
                 await response.aread()  # an intermediate answer (a 401 before a refresh, say)
+                history.append(response)
                 request = next_request
             except BaseException:
                 await response.aclose()
@@ -83,7 +90,11 @@ async def _send_single(
 ) -> httpx2.Response:
     if not isinstance(request.stream, httpx2.AsyncByteStream):
         raise RuntimeError("Attempted to send a sync request with an async client.")
-    response = await transport.handle_async_request(request)
+    try:
+        response = await transport.handle_async_request(request)
+    except httpx2.RequestError as exc:
+        exc.request = request  # what httpx2's request_context does (free unless raised)
+        raise
     response.request = request
     for name, _ in response.headers.raw:
         if name.lower() == b"set-cookie":
