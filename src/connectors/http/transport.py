@@ -33,7 +33,6 @@ in it), ``UnsupportedProtocol`` (not http/https), so the response classifier map
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import sys
 from collections import deque
@@ -43,6 +42,8 @@ from typing import Final, Self
 
 import httpx2
 from httpx2._utils import get_environment_proxies
+
+from connectors.http.wire import chunk_size, framing, is_chunked, parse_head, request_head
 
 __all__ = ["Http1Transport", "default_transport"]
 
@@ -57,14 +58,7 @@ READ_CHUNK: Final = 64 * 1024
 _DEFAULT_LIMITS: Final = httpx2.Limits(
     max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
 )
-# RFC 9110 token characters: a header name or method outside them would break the message.
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Header names already checked against _TOKEN (a bounded cache: names repeat, values do not).
-_VALID_NAMES: Final[set[bytes]] = set()
-_VALID_NAMES_LIMIT: Final = 4096
-_NO_BODY_STATUS: Final = frozenset({204, 304})
 _HEAD_END: Final = b"\r\n\r\n"
-_HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 _Key = tuple[str, str, int]
 _Timeouts = Mapping[str, float | None]
@@ -144,7 +138,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                 f"the lean HTTP/1.1 transport speaks http and https, not {scheme!r}",
                 request=request,
             )
-        head = _request_head(request)
+        head = request_head(request)
         timeouts: _Timeouts = request.extensions.get("timeout") or {}
         # raw_host: the IDNA 2008 (punycode) name httpx2 puts in Host; url.host is the unicode
         # form, which asyncio and ssl would re-encode with Python's IDNA 2003 codec (another
@@ -167,7 +161,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
             async with asyncio.timeout(seconds):
                 while True:
                     data = await reader.readuntil(_HEAD_END)
-                    status, reason, version, headers = _parse_head(data, request)
+                    status, reason, version, headers = parse_head(data, request)
                     if status >= 200:
                         break
                     if status == 101:
@@ -179,7 +173,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                         raise httpx2.RemoteProtocolError(
                             f"invalid status code {status}", request=request
                         )
-                length, chunked, reuse = _framing(method, status, version, headers, request)
+                length, chunked, reuse = framing(method, status, version, headers, request)
                 body: bytes | None = None
                 if length is not None and length <= EAGER_BODY_LIMIT:
                     body = await reader.readexactly(length) if length else b""
@@ -423,7 +417,7 @@ class _BodyStream(httpx2.AsyncByteStream):
         if self._chunked:
             left = self._chunk_left
             if not left:
-                size = _chunk_size(await reader.readuntil(b"\r\n"), self._request)
+                size = chunk_size(await reader.readuntil(b"\r\n"), self._request)
                 if size == 0:
                     while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, ignored
                         pass
@@ -464,36 +458,7 @@ class _BodyStream(httpx2.AsyncByteStream):
             self._transport._discard(conn)
 
 
-# --- wire format ---------------------------------------------------------------------------------
-
-
-def _request_head(request: httpx2.Request) -> bytes:
-    """The request line and headers, validated so that nothing can add a line or a message."""
-    method = request.method.encode("ascii", "replace")  # "?" is no token: rejected below
-    target = request.url.raw_path
-    if not _TOKEN.fullmatch(method):
-        raise httpx2.LocalProtocolError(f"invalid method {request.method!r}", request=request)
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    head = b"".join(parts)
-    # A CR, LF or NUL inside the target, a name or a value would frame another line: the head
-    # must hold exactly one line per header plus the request line and the blank line.
-    lines = len(request.headers.raw) + 2
-    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
-        raise httpx2.LocalProtocolError(
-            "a header or the request target contains CR, LF or NUL", request=request
-        )
-    if b" " in target:
-        raise httpx2.LocalProtocolError("the request target contains a space", request=request)
-    for name, _ in request.headers.raw:
-        if name not in _VALID_NAMES:
-            if not _TOKEN.fullmatch(name):
-                raise httpx2.LocalProtocolError(f"invalid header name {name!r}", request=request)
-            if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
-                _VALID_NAMES.add(name)
-    return head
+# --- sending -------------------------------------------------------------------------------------
 
 
 async def _send(
@@ -516,7 +481,7 @@ async def _send(
                 writer.write(message)
             else:
                 writer.write(head)
-                chunked = _is_chunked(request.headers.raw)
+                chunked = is_chunked(request.headers.raw)
                 assert isinstance(stream, httpx2.AsyncByteStream)
                 async for chunk in stream:
                     if not chunk:
@@ -535,92 +500,8 @@ async def _send(
         raise httpx2.WriteError(f"sending the request failed: {exc}", request=request) from exc
 
 
-def _parse_head(
-    data: bytes, request: httpx2.Request
-) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
-    """Status, reason, version and headers of a response head ending in CRLF CRLF."""
-    lines = data[:-4].split(b"\r\n")
-    version, _, rest = lines[0].partition(b" ")
-    code, _, reason = rest.partition(b" ")
-    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
-        raise httpx2.RemoteProtocolError(
-            f"malformed status line {lines[0][:100]!r}", request=request
-        )
-    headers: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
-            raise httpx2.RemoteProtocolError(
-                f"malformed header line {line[:100]!r}", request=request
-            )
-        headers.append((name, value.strip(b" \t")))
-    return int(code), reason, version, headers
-
-
-def _framing(
-    method: str,
-    status: int,
-    version: bytes,
-    headers: list[tuple[bytes, bytes]],
-    request: httpx2.Request,
-) -> tuple[int | None, bool, bool]:
-    """(body length or None for chunked/until-close, chunked, whether the connection can be
-    reused)."""
-    reuse = version == b"HTTP/1.1"
-    length: int | None = None
-    chunked = until_close = False
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered == b"content-length":
-            # Bounded: int() refuses over 4300 digits (ValueError), and no body is that long.
-            if not value.isdigit() or len(value) > 18:
-                raise httpx2.RemoteProtocolError(
-                    f"invalid Content-Length {value[:40]!r}", request=request
-                )
-            size = int(value)
-            if length is not None and length != size:
-                raise httpx2.RemoteProtocolError(
-                    "conflicting Content-Length headers", request=request
-                )
-            length = size
-        elif lowered == b"transfer-encoding":
-            # The last coding of the last field decides (the same rule as _is_chunked's).
-            chunked = value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-            until_close = not chunked
-        elif lowered == b"connection" and b"close" in value.lower():
-            reuse = False
-    if request.headers.get("connection", "").lower() == "close":
-        reuse = False
-    if method == "HEAD" or status in _NO_BODY_STATUS:
-        return 0, False, reuse
-    if chunked:
-        # Transfer-Encoding wins over Content-Length; both at once may be a smuggling attempt,
-        # so the connection is not reused (RFC 9112 §6.3).
-        return None, True, reuse and length is None
-    if until_close or length is None:
-        return None, False, False
-    return length, False, reuse
-
-
 def _bound(limit: int | None) -> int:
     return sys.maxsize if limit is None else limit
-
-
-def _is_chunked(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a request's own headers ask for chunked framing (httpx2 sets one field)."""
-    for name, value in headers:
-        if name.lower() == b"transfer-encoding":
-            return value.rsplit(b",", 1)[-1].strip().lower() == b"chunked"
-    return False
-
-
-def _chunk_size(line: bytes, request: httpx2.Request) -> int:
-    """The size on a chunk-size line (extensions ignored): 1 to 16 hex digits, nothing else
-    (``int(x, 16)`` alone would take a sign, ``0x`` or underscores)."""
-    text = line.split(b";", 1)[0].strip()
-    if not _HEX.fullmatch(text):
-        raise httpx2.RemoteProtocolError(f"invalid chunk size line {line[:40]!r}", request=request)
-    return int(text, 16)
 
 
 def default_transport(
