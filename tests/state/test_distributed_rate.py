@@ -1,0 +1,280 @@
+"""One rate limit shared by several OS processes, proven at a provider that enforces it.
+
+Issue 11: four processes × 50 concurrent callers send through the real connector stack
+(``ConnectorHttpClient`` › ``Pipeline`` › ``RateLimiter`` on one shared key in the real
+``RedisStateBackend``, on the suite's ``redis-server``) to :class:`RateLimitedAPI`, served by
+uvicorn on loopback, which enforces R requests per second and answers 429 above it. What the
+server saw is the proof: no 429, and the aggregate rate over the steady part within R ± 3%.
+
+The emulator itself is tested first, on a :class:`FakeClock` (no sleeps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import queue
+import time
+import uuid
+from collections import Counter
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+import httpx2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from connectors.clock import FakeClock
+from connectors.testing.ratelimited import RateLimitedAPI
+from tests.servers.redis import redis_server
+
+__all__ = ["redis_server"]
+
+
+# --- the emulator's limit (virtual time) ---------------------------------------------------------
+
+
+def test_admits_the_burst_then_one_request_per_interval_and_refuses_the_rest():
+    clock = FakeClock()
+    api = RateLimitedAPI(10, burst=3, clock=clock)
+    assert [api.hit() for _ in range(3)] == [None, None, None]
+    assert api.hit() == pytest.approx(0.1)  # the next one is due in 1/rate
+    clock.advance(0.1)
+    assert api.hit() is None
+    assert api.hit() == pytest.approx(0.1)
+    clock.advance(10)  # idle time refills the burst, never more
+    assert [api.hit() for _ in range(4)] == [None, None, None, pytest.approx(0.1)]
+    assert (api.admitted, api.rejected) == (7, 3)
+
+
+def test_a_refused_request_uses_up_no_quota():
+    clock = FakeClock()
+    api = RateLimitedAPI(10, burst=1, clock=clock)
+    assert api.hit() is None
+    for _ in range(5):
+        assert api.hit() is not None
+    clock.advance(0.1)
+    assert api.hit() is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.sampled_from([1.0, 7.0, 200.0]),
+    burst=st.sampled_from([1.0, 2.0, 20.0]),
+    gaps=st.lists(st.floats(0, 0.5), min_size=1, max_size=120),
+)
+def test_no_interval_ever_admits_more_than_rate_times_its_length_plus_burst(rate, burst, gaps):
+    clock = FakeClock()
+    api = RateLimitedAPI(rate, burst=burst, clock=clock)
+    admitted: list[float] = []
+    for gap in gaps:
+        clock.advance(gap)
+        if api.hit() is None:
+            admitted.append(clock.monotonic())
+    for i, start in enumerate(admitted):
+        for j in range(i, len(admitted)):
+            assert j - i + 1 <= rate * (admitted[j] - start) + burst + 1e-9
+
+
+def test_counts_by_window_and_by_second_and_reports_the_burst_it_needed():
+    clock = FakeClock(start=100.0)
+    api = RateLimitedAPI(4, burst=2, clock=clock)
+    for _ in range(3):  # two admitted, one refused
+        api.hit()
+    clock.advance(1.5)
+    api.hit()
+    assert api.window(100.0, 101.0).admitted == 2
+    assert api.window(100.0, 101.0).rejected == 1
+    assert api.window(100.0, 102.0).rate == pytest.approx(1.5)
+    assert api.per_second() == [(2, 1), (1, 0)]
+    assert api.peak_burst == pytest.approx(2.0)  # the second request used the whole tolerance
+    api.reset()
+    assert (api.admitted, api.rejected, api.per_second(), api.peak_burst) == (0, 0, [], 1.0)
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(0, None), (-1, None), (float("inf"), None), (5, 0.5)])
+def test_a_rate_or_burst_that_cannot_be_enforced_is_refused(rate, burst):
+    with pytest.raises(ValueError, match=r"rate|burst"):
+        RateLimitedAPI(rate, burst)
+
+
+def test_the_default_burst_tolerates_a_fifth_of_a_second_of_jitter():
+    assert RateLimitedAPI(200).burst == 40
+    assert RateLimitedAPI(2).burst == 1
+
+
+# --- the emulator over HTTP (in process) ---------------------------------------------------------
+
+
+def test_answers_200_then_429_with_retry_after_and_serves_uncounted_control_routes():
+    clock = FakeClock(start=50.0)
+    api = RateLimitedAPI(2, burst=1, clock=clock)
+
+    async def main() -> list[httpx2.Response]:
+        transport = httpx2.ASGITransport(app=api)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [
+                await client.post("/v1/things", json={"a": 1}),
+                await client.get("/v1/things"),
+                await client.get("/_stats", params={"start": "50", "end": "51"}),
+                await client.get("/_stats", params={"start": "x", "end": "51"}),
+                await client.get("/_nothing"),
+                await client.post("/_reset"),
+                await client.get("/_stats"),
+            ]
+
+    ok, limited, stats, bad, missing, reset, after = asyncio.run(main())
+    assert (ok.status_code, ok.json()) == (200, {"ok": True})
+    assert limited.status_code == 429
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["error"] == "rate_limited"
+    body = stats.json()
+    assert (body["admitted"], body["rejected"], body["per_second"]) == (1, 1, [[1, 1]])
+    assert body["window"] == {"start": 50.0, "end": 51.0, "admitted": 1, "rejected": 1, "rate": 1.0}
+    assert (bad.status_code, missing.status_code, reset.status_code) == (400, 404, 200)
+    assert (after.json()["admitted"], after.json()["rejected"]) == (0, 0)
+
+
+def test_speaks_the_asgi_lifespan_protocol():
+    api = RateLimitedAPI(1)
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(api({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+# --- four processes × 50 callers, one limit in Redis, measured at the provider -------------------
+
+RATE = 200.0  # requests per second, enforced by the emulator and configured in the client
+BURST = RATE / 5  # the emulator's tolerance for arrival jitter, 200 ms (the default)
+PROCESSES = 4
+CALLERS = 50  # per process
+DURATION = 6.0  # seconds during which callers start requests (the last ones finish ~1 s later)
+STEADY = (1.0, DURATION)  # the measured window, seconds after the start
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Fresh worker processes, forked from a server process that imported this module once.
+
+    Like ``spawn``, each worker is a new process with its own interpreter state, event loop and
+    connections (never a fork of the pytest process), but importing the framework once instead
+    of four times saves seconds on a loaded machine.
+    """
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
+def _worker(api_url: str, redis_url: str, tenant: str, ready: Any, starts: Any, out: Any) -> None:
+    """One process: CALLERS concurrent callers through the real connector stack."""
+    out.put(asyncio.run(_callers(api_url, redis_url, tenant, ready, starts)))
+
+
+async def _callers(
+    api_url: str, redis_url: str, tenant: str, ready: Any, starts: Any
+) -> dict[str, dict[str, int]]:
+    from connectors.clock import SystemClock
+    from connectors.context import CallContext
+    from connectors.errors import ConnectorError
+    from connectors.http.client import ConnectorHttpClient
+    from connectors.resilience import Pipeline, RateLimit, ResiliencePolicy, RetryPolicy
+    from connectors.state.redis import RedisStateBackend
+
+    clock = SystemClock()
+    backend = RedisStateBackend(redis_url)
+    # No retry: a 429 would surface as an error instead of being absorbed by a second attempt.
+    policy = ResiliencePolicy(retry=RetryPolicy(max_attempts=1))
+    pipeline = Pipeline("ratelimited", policy, state=backend, clock=clock)
+    limits = (RateLimit("api", RATE),)  # one key shared by every process: same tenant and name
+    ctx = CallContext(tenant=tenant)
+    statuses: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+
+    def observe(connector: str, tenant: str, operation: str, status: str, seconds: float) -> None:
+        statuses[status] += 1
+
+    pool = httpx2.Limits(max_connections=CALLERS, max_keepalive_connections=CALLERS)
+    async with ConnectorHttpClient(
+        "ratelimited", pipeline=pipeline, base_url=api_url, observer=observe, limits=pool
+    ) as http:
+        # Open the connections before the start (slow on a loaded machine); not rate limited.
+        await asyncio.gather(*(backend.ping() for _ in range(CALLERS)))
+        await http.get("/_stats", ctx=ctx, operation="warm-up")
+        statuses.clear()
+        await asyncio.to_thread(ready.wait, 120)
+        start_at = await asyncio.to_thread(starts.get, True, 60)
+        stop_at = start_at + DURATION
+        await clock.sleep(start_at - clock.monotonic())
+
+        async def caller() -> None:
+            while clock.monotonic() < stop_at:
+                try:
+                    await http.get("/v1/items", ctx=ctx, operation="list", rate_limits=limits)
+                except ConnectorError as exc:
+                    errors[type(exc).__name__] += 1
+
+        await asyncio.gather(*(caller() for _ in range(CALLERS)))
+    await backend.aclose()
+    return {"statuses": dict(statuses), "errors": dict(errors)}
+
+
+def _collect(procs: list[BaseProcess], out: Any, timeout: float) -> list[dict[str, Any]]:
+    """Every worker's report; fails at once (not after the timeout) if a worker dies."""
+    results: list[dict[str, Any]] = []
+    give_up = time.monotonic() + timeout
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=0.5))
+        except queue.Empty:
+            dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+            assert not dead, f"a worker process failed (exit codes {dead}); see its stderr"
+            assert time.monotonic() < give_up, "the workers did not report in time"
+    return results
+
+
+def test_four_processes_of_50_callers_keep_within_3_percent_of_r_and_receive_no_429(redis_server):
+    from connectors.testing.pytest_plugin import LoopbackServer  # (not needed by the workers)
+
+    api = RateLimitedAPI(RATE, burst=BURST)
+    server = LoopbackServer(api).start()
+    ctx = _context()
+    ready, starts, out = ctx.Barrier(PROCESSES + 1), ctx.Queue(), ctx.Queue()
+    tenant = f"t-{uuid.uuid4().hex[:10]}"  # a fresh bucket in the shared Redis
+    procs = [
+        ctx.Process(target=_worker, args=(server.url, redis_server.url, tenant, ready, starts, out))
+        for _ in range(PROCESSES)
+    ]
+    try:
+        for p in procs:
+            p.start()
+        ready.wait(120)
+        start_at = time.monotonic() + 0.3  # CLOCK_MONOTONIC: one scale for the whole host
+        for _ in procs:
+            starts.put(start_at)
+        results = _collect(procs, out, timeout=120)
+        for p in procs:
+            p.join(30)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        server.stop()
+
+    steady = api.window(start_at + STEADY[0], start_at + STEADY[1])
+    seen = f"steady {steady}, per second {api.per_second()}, peak burst {api.peak_burst:.1f}"
+    statuses = sum((Counter(r["statuses"]) for r in results), Counter())
+    errors = sum((Counter(r["errors"]) for r in results), Counter())
+    assert api.rejected == 0, seen  # the provider never had to answer 429...
+    assert "4xx" not in statuses, statuses  # ...and no caller received one
+    assert not errors, errors
+    assert statuses["2xx"] == api.admitted, (statuses, api.admitted)  # every request arrived
+    assert steady.rejected == 0
+    assert steady.rate == pytest.approx(RATE, rel=0.03), seen
