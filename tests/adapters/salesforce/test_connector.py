@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import json
+import sys
+from typing import Any
+
 import httpx2
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.adapters.salesforce import SaveResult, Subrequest
+from connectors.adapters.salesforce.paging import sniff_next_url
 from connectors.errors import (
     AuthenticationFailed,
     Conflict,
@@ -63,20 +73,281 @@ def test_query_iter_streams_pages_with_the_requested_batch_size(
 
 def test_session_expiry_between_pages_refreshes_and_continues(key_pair, tmp_path) -> None:
     env = make_env(key_pair, tmp_path, SalesforceEmulatorConfig(seed=SeedSpec(contacts=600)))
+    inner = env.emulator.app
+    expired_at: list[str] = []
+
+    async def expire_before_later_pages(scope: Any, receive: Any, send: Any) -> None:
+        # The session dies just before each later page is asked for (a prefetched page is asked
+        # for before the caller has read the previous one, so the caller cannot time this).
+        path = scope.get("path", "")
+        if "/query/" in path and path not in expired_at:
+            expired_at.append(path)
+            assert env.emulator.expire_all_sessions() >= 1
+        await inner(scope, receive, send)
+
+    hub = env.make_hub(expire_before_later_pages)
+    env.hub = hub
 
     async def main() -> int:
-        count = 0
-        async with env.open() as sf:
-            async for _ in sf.query_iter("SELECT Id FROM Contact", batch_size=200):
-                count += 1
-                if count in (200, 400):
-                    assert env.emulator.expire_all_sessions() >= 1
-        return count
+        async with env.open(hub=hub) as sf:
+            return len([r async for r in sf.query_iter("SELECT Id FROM Contact", batch_size=200)])
 
     assert env.run(main) == 600
+    assert len(expired_at) == 2  # pages 2 and 3
     statuses = [s for m, p, s in env.emulator.requests if "/query" in p]
     assert statuses.count(401) == 2
     env.emulator.close()
+
+
+# --- query paging: the next page is asked for while the caller reads this one (paging.py) ----
+
+
+class _Pages:
+    """ASGI middleware over the emulator: records query paths, can hold or rewrite a page."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.paths: list[str] = []
+        self.hold: asyncio.Event | None = None  # later pages wait for it
+        self.cancelled = 0
+        self.first_page_prefix = b""  # bytes put at the start of the first page's body
+
+    def later(self) -> list[str]:
+        return [p for p in self.paths if "/query/" in p]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if "/query" not in path:
+            await self.app(scope, receive, send)
+            return
+        self.paths.append(path)
+        if "/query/" in path and self.hold is not None:
+            try:
+                await self.hold.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        if path.endswith("/query") and self.first_page_prefix:
+            send = self._prefixed(send)
+        await self.app(scope, receive, send)
+
+    def _prefixed(self, send: Any) -> Any:
+        async def prefixed(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                extra = str(len(self.first_page_prefix)).encode()
+                headers = []
+                for name, value in message["headers"]:
+                    if name.lower() == b"content-length":
+                        value = str(int(value) + int(extra)).encode()
+                    headers.append((name, value))
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                message = {**message, "body": b"{" + self.first_page_prefix + body[1:]}
+            await send(message)
+
+        return prefixed
+
+
+def _paged_env(key_pair: KeyPair, tmp_path: Any, contacts: int) -> tuple[SfEnv, _Pages]:
+    env = make_env(key_pair, tmp_path, SalesforceEmulatorConfig(seed=SeedSpec(contacts=contacts)))
+    pages = _Pages(env.emulator.app)
+    env.hub = env.make_hub(pages)
+    return env, pages
+
+
+async def _spin(turns: int = 200) -> None:
+    """Let other tasks run (a fixed number of loop turns, no wall-clock wait)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
+def test_query_iter_asks_for_the_next_page_while_the_caller_reads_this_one(
+    key_pair: KeyPair, tmp_path: Any
+) -> None:
+    env, pages = _paged_env(key_pair, tmp_path, 650)
+
+    async def main() -> list[str]:
+        ids: list[str] = []
+        async with env.open(hub=env.hub) as sf:
+            async for record in sf.query_iter("SELECT Id FROM Contact", batch_size=200):
+                if not ids:
+                    await _spin()
+                    # Page 2 is on its way before page 1 is read; page 3 waits for page 2.
+                    assert [p.rsplit("-", 1)[-1] for p in pages.later()] == ["200"]
+                ids.append(str(record["Id"]))
+        return ids
+
+    ids = env.run(main)
+    assert len(ids) == len(set(ids)) == 650
+    assert [p.rsplit("-", 1)[-1] for p in pages.later()] == ["200", "400", "600"]
+    env.emulator.close()
+
+
+def test_query_iter_stopped_early_cancels_the_page_it_asked_for_ahead(
+    key_pair: KeyPair, tmp_path: Any
+) -> None:
+    env, pages = _paged_env(key_pair, tmp_path, 450)
+    pages.hold = asyncio.Event()  # page 2 never comes back on its own
+
+    async def main() -> None:
+        async with env.open(hub=env.hub) as sf:
+            stream = sf.query_iter("SELECT Id FROM Contact", batch_size=200)
+            async with contextlib.aclosing(stream):
+                async for _ in stream:
+                    await _spin()
+                    break
+            assert len(pages.later()) == 1
+            assert pages.cancelled == 1
+            assert asyncio.all_tasks() == {asyncio.current_task()}
+
+    env.run(main)
+    env.emulator.close()
+
+
+def test_query_iter_lets_a_read_page_go_before_the_next_is_decoded(
+    key_pair: KeyPair, tmp_path: Any
+) -> None:
+    # A page still referenced while the next is decoded survives the collections that decoding
+    # triggers and is promoted; promotions are what bring on full (slow) collections.
+    env, _ = _paged_env(key_pair, tmp_path, 4000)
+    kept: list[object] = []  # the first record of page 1, held by the test alone
+    refs_while_decoding: list[int] = []
+    past_page_1 = False
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and past_page_1:
+            refs_while_decoding.append(sys.getrefcount(kept[0]))
+
+    async def main() -> int:
+        nonlocal past_page_1
+        count = 0
+        async with env.open(hub=env.hub) as sf:
+            async for record in sf.query_iter("SELECT Id FROM Contact", batch_size=2000):
+                count += 1
+                if count == 1:
+                    kept.append(record)
+                elif count == 2000:
+                    past_page_1 = True  # the next step decodes page 2
+                elif count == 2001:
+                    past_page_1 = False
+                    refs_when_gone = sys.getrefcount(kept[0])
+                    assert refs_while_decoding  # decoding 2,000 records collects
+                    assert set(refs_while_decoding) == {refs_when_gone}
+        return count
+
+    gc.callbacks.append(on_collection)
+    try:
+        assert env.run(main) == 4000
+    finally:
+        gc.callbacks.remove(on_collection)
+    env.emulator.close()
+
+
+def test_an_error_on_a_page_fetched_ahead_is_raised_when_the_caller_reaches_it(
+    key_pair: KeyPair, tmp_path: Any
+) -> None:
+    env = make_env(key_pair, tmp_path, SalesforceEmulatorConfig(seed=SeedSpec(contacts=450)))
+    inner = env.emulator.app
+
+    async def lose_cursors(scope: Any, receive: Any, send: Any) -> None:
+        if "/query/" in scope.get("path", ""):
+            env.emulator.queries.cursors.clear()  # the locator expired
+        await inner(scope, receive, send)
+
+    env.hub = env.make_hub(lose_cursors)
+    seen: list[object] = []
+
+    async def main() -> None:
+        async with env.open(hub=env.hub) as sf:
+
+            async def read_all() -> None:
+                async for record in sf.query_iter("SELECT Id FROM Contact", batch_size=200):
+                    seen.append(record["Id"])
+
+            with pytest.raises(InvalidRequest) as info:
+                await read_all()
+            assert info.value.provider_code == "INVALID_QUERY_LOCATOR"
+
+    env.run(main)
+    assert len(seen) == 200  # every record of page 1 first
+    env.emulator.close()
+
+
+def test_query_iter_follows_the_page_s_own_next_url_when_the_early_guess_differs(
+    key_pair: KeyPair, tmp_path: Any
+) -> None:
+    env, pages = _paged_env(key_pair, tmp_path, 450)
+    # A duplicate key: the bytes name a decoy first, the decoded page keeps the real (last) one.
+    pages.first_page_prefix = b'"nextRecordsUrl":"/services/data/v62.0/query/01gDecoy-7",'
+
+    async def main() -> list[object]:
+        async with env.open(hub=env.hub) as sf:
+            return [r["Id"] async for r in sf.query_iter("SELECT Id FROM Contact", batch_size=200)]
+
+    ids = env.run(main)
+    assert len(ids) == len(set(ids)) == 450
+    followed = [p for p in pages.later() if "Decoy" not in p]
+    assert [p.rsplit("-", 1)[-1] for p in followed] == ["200", "400"]
+    env.emulator.close()
+
+
+def test_query_materialises_every_page_fetched_ahead(key_pair: KeyPair, tmp_path: Any) -> None:
+    env, pages = _paged_env(key_pair, tmp_path, 4500)
+
+    async def main() -> int:
+        async with env.open(hub=env.hub) as sf:
+            return len({r["Id"] for r in await sf.query("SELECT Id FROM Contact")})
+
+    assert env.run(main) == 4500
+    assert [p.rsplit("-", 1)[-1] for p in pages.later()] == ["2000", "4000"]
+    env.emulator.close()
+
+
+@given(
+    st.fixed_dictionaries(
+        {"totalSize": st.integers(0, 10**6), "done": st.booleans()},
+        optional={
+            "nextRecordsUrl": st.from_regex(
+                r"/services/data/v6[0-2]\.0/query/01g[A-Za-z0-9]{15}-[0-9]{1,6}", fullmatch=True
+            )
+        },
+    ),
+    st.lists(
+        st.dictionaries(
+            st.text(max_size=20), st.text(max_size=40) | st.integers() | st.none(), max_size=4
+        ),
+        max_size=4,
+    ),
+    st.booleans(),
+    st.integers(0, 2),
+)
+def test_sniffing_the_next_url_never_names_another_page(
+    head: dict[str, object], records: list[dict[str, object]], pretty: bool, records_at: int
+) -> None:
+    keys = list(head.items())
+    keys.insert(min(records_at, len(keys)), ("records", records))
+    body = json.dumps(dict(keys), indent=2 if pretty else None).encode()
+    names = [name for name, _ in keys]
+    url = head.get("nextRecordsUrl")
+    before_records = url is not None and names.index("nextRecordsUrl") < names.index("records")
+    assert sniff_next_url(body) == (url if before_records else None)
+
+
+@given(st.binary(max_size=300))
+def test_sniffing_arbitrary_bytes_does_not_raise(body: bytes) -> None:
+    result = sniff_next_url(body)
+    assert result is None or (result and '"' not in result)
+
+
+def test_sniffing_reads_salesforce_s_own_page_layout() -> None:
+    page = (
+        b'{\n  "totalSize" : 2,\n  "done" : false,\n  "nextRecordsUrl" : '
+        b'"/services/data/v26.0/query/01gD",\n  "records" : [ ] }'
+    )
+    assert sniff_next_url(page) == "/services/data/v26.0/query/01gD"
+    assert sniff_next_url(b'{"totalSize":2,"done":true,"records":[]}') is None
+    assert sniff_next_url(b'{"records":[{"nextRecordsUrl":"/x"}],"done":false}') is None
 
 
 def test_query_all_includes_deleted_records_and_count_counts(sf_env: SfEnv) -> None:

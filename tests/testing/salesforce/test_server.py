@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 
 import httpx2
@@ -42,4 +43,17 @@ def test_uvicorn_serves_the_emulator_on_loopback():
     assert versions.json()[-1]["version"] == "62.0"
     assert unauthorised.status_code == 401
     assert emulator.config.instance_url == f"http://127.0.0.1:{port}"
+    emulator.close()
+
+
+def test_a_server_process_can_take_its_startup_heap_out_of_the_collector_s_reach():
+    assert gc.get_freeze_count() == 0
+    emulator, _ = build_server("127.0.0.1", _free_port(), freeze_heap=True)
+    try:
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        emulator.close()
+    emulator, _ = build_server("127.0.0.1", _free_port())
+    assert gc.get_freeze_count() == 0
     emulator.close()
