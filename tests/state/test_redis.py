@@ -33,7 +33,7 @@ from connectors.state import (
     RateRequest,
     StateBackend,
 )
-from connectors.state.redis import RedisStateBackend, script_source
+from connectors.state.redis import RedisStateBackend
 from tests.servers.redis import RedisServer, free_port, redis_server
 
 __all__ = ["redis_server"]
@@ -51,16 +51,7 @@ def _prefix() -> str:
     return f"t-{uuid.uuid4().hex[:10]}:"
 
 
-# --- construction and packaging ------------------------------------------------------------------
-
-
-def test_every_script_is_packaged_with_its_prelude_except_the_standalone_hot_path():
-    for name in ("rate_acquire_many", "breaker_record", "lock_acquire", "seen_add", "counter_get"):
-        source = script_source(name)
-        assert "local function clock" in source
-        assert ("local function move" in source) == name.startswith("breaker_")
-    # rate_acquire inlines its helpers (defining the prelude's costs on every call).
-    assert "local function" not in script_source("rate_acquire")
+# --- construction ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -206,51 +197,6 @@ def test_keys_carry_the_prefix_and_the_tenant_hash_tag_and_all_expire(redis_serv
     }
     assert all(ttl > 0 for ttl in ttls.values()), ttls  # -1 would mean "never expires"
     assert ttls[f"{prefix}cb:{{acme}}:cb:x:z"] > ttls[f"{prefix}cb:{{acme}}:cb:x:y"]  # forced
-
-
-def test_scripts_reload_after_script_flush(redis_server):
-    async def main() -> tuple[bool, bool, bool, bool]:
-        backend = RedisStateBackend(redis_server.url, prefix=_prefix(), clock="client")
-        client = aioredis.Redis.from_url(redis_server.url)
-        try:
-            first = await backend.seen_add("e", ttl=10, now=0)
-            await client.script_flush()
-            second = await backend.seen_add("e", ttl=10, now=1)
-            # rate_acquire assembles its command from pre-encoded parts: it reloads too.
-            a = await backend.rate_acquire("k", rate=1, burst=1, cost=1, max_wait=0, now=0)
-            await client.script_flush()
-            b = await backend.rate_acquire("k", rate=1, burst=1, cost=1, max_wait=0, now=0)
-            return first, second, a.admitted, b.admitted
-        finally:
-            await client.aclose()
-            await backend.aclose()
-
-    assert run(main) == (True, False, True, False)
-
-
-def test_a_broken_pooled_connection_is_reopened_without_falling_back(redis_server):
-    async def main() -> tuple[list[bool], int]:
-        backend = RedisStateBackend(redis_server.url, prefix=_prefix())
-        admin = aioredis.Redis.from_url(redis_server.url)
-        try:
-            got = [
-                (
-                    await backend.rate_acquire("k", rate=1e6, burst=9, cost=1, max_wait=0, now=0)
-                ).admitted
-            ]
-            # Redis closes every other client connection (as after an idle timeout).
-            await admin.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-            for _ in range(3):
-                decision = await backend.rate_acquire(
-                    "k", rate=1e6, burst=9, cost=1, max_wait=0, now=0
-                )
-                got.append(decision.admitted)
-            return got, backend.fallback_calls
-        finally:
-            await admin.aclose()
-            await backend.aclose()
-
-    assert run(main) == ([True] * 4, 0)
 
 
 def test_a_client_that_decodes_responses_gets_the_same_decisions(redis_server):

@@ -5,8 +5,8 @@ Each :class:`~connectors.state.base.StateBackend` operation is one ``EVALSHA`` o
 transparently), so every step is atomic across processes and machines and costs one round trip.
 The scripts are ports of :mod:`connectors.state.memory` and give the same answers for the same
 inputs. Commands are sent pre-encoded on connections borrowed from the client's pool, skipping
-redis-py's per-command dispatch (see :class:`_Client`): a rate-limit decision then costs about
-1.25x a redis-py ``PING`` (``benchmarks/distributed.py``).
+redis-py's per-command dispatch (see :mod:`connectors.state.redis_wire`): a rate-limit decision
+then costs about 1.25x a redis-py ``PING`` (``benchmarks/distributed.py``).
 
 Clock (``clock=``):
 
@@ -48,25 +48,18 @@ calls ``on_fallback(operation)`` for each such call (the Hub counts
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from functools import cache, partial
-from importlib import resources
 from typing import Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import (
     BusyLoadingError,
     MaxConnectionsError,
-    NoScriptError,
     ReadOnlyError,
     RedisError,
     ResponseError,
@@ -88,6 +81,8 @@ from connectors.state.base import (
     StateBackend,
 )
 from connectors.state.memory import MemoryStateBackend
+from connectors.state.redis_wire import ScriptClient, bulk, connect, script_named
+from connectors.state.redis_wire import script_source as script_source  # re-exported
 
 __all__ = ["ClockSource", "RedisStateBackend", "Unavailable"]
 
@@ -105,22 +100,6 @@ _HUGE: Final = "1e308"  # stands for an infinite bound inside Lua
 _OUTAGE_REPLIES: Final = ("OOM", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "READONLY")
 
 
-#: Scripts that carry their own helpers (hot paths: the prelude's definitions cost per call).
-_STANDALONE: Final = frozenset({"rate_acquire"})
-
-
-@cache
-def script_source(name: str) -> str:
-    """The full text of script ``name``: the prelude (unless the script is standalone), the
-    breaker library if needed, the body."""
-    folder = resources.files("connectors.state") / "lua"
-    parts = [] if name in _STANDALONE else [(folder / "_prelude.lua").read_text(encoding="utf-8")]
-    if name.startswith("breaker_"):
-        parts.append((folder / "_breaker.lua").read_text(encoding="utf-8"))
-    parts.append((folder / f"{name}.lua").read_text(encoding="utf-8"))
-    return "\n".join(parts)
-
-
 def _num(value: float) -> str:
     """A float as text that Lua's ``tonumber`` reads back exactly (infinity as a huge bound)."""
     if math.isinf(value):
@@ -128,110 +107,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
-def _bulk(value: str | bytes) -> bytes:
-    """One RESP bulk string (what redis-py would encode for a ``str`` argument)."""
-    data = value.encode() if isinstance(value, str) else value
-    return b"$%d\r\n%s\r\n" % (len(data), data)
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _connect(url: str, timeout: float, max_connections: int) -> aioredis.Redis:
-    """A client for ``url`` that fails fast when Redis is down (the outage policy takes over)
-    and queues, rather than fails, when all ``max_connections`` are busy."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        # One immediate retry reconnects a pooled connection that a restart broke; longer
-        # outages are handled by the backend, never by sleeping inside redis-py.
-        retry=Retry(NoBackoff(), 1),
-    )
-    return aioredis.Redis.from_pool(pool)
-
-
-class _Script:
-    """One script: its text, its SHA1 and the RESP heads of its ``EVALSHA`` commands."""
-
-    __slots__ = ("_heads", "sha", "source")
-
-    def __init__(self, name: str) -> None:
-        self.source = script_source(name).encode()
-        self.sha = hashlib.sha1(self.source, usedforsecurity=False).hexdigest().encode()
-        self._heads: dict[tuple[int, int], bytes] = {}
-
-    def head(self, keys: int, args: int) -> bytes:
-        """``*<n> EVALSHA <sha> <numkeys>`` in RESP, for ``keys`` keys and ``args`` arguments."""
-        found = self._heads.get((keys, args))
-        if found is None:
-            found = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n%s" % (
-                3 + keys + args,
-                self.sha,
-                _bulk(str(keys)),
-            )
-            self._heads[(keys, args)] = found
-        return found
-
-
-@cache
-def _script(name: str) -> _Script:
-    """The script ``name`` (its SHA depends only on its text: one per process)."""
-    return _Script(name)
-
-
-class _Client:
-    """One Redis client (redis.asyncio clients belong to one event loop).
-
-    Commands go out pre-encoded: each is a tuple of RESP segments, written to a connection
-    borrowed from the client's pool (as redis-py's pipelines do, so a single-connection client
-    lends its pool's connections too), and the reply is read back under the connection's own
-    retry policy (disconnect and retry on a broken connection, like ``execute_command``). This
-    skips redis-py's per-command dispatch -- argument encoding, command-name parsing, response
-    callbacks, its metrics hooks -- which costs more than the script itself: this path is the
-    floor of every distributed rate-limit decision. Error replies are still raised as
-    redis-py's exceptions (``NoScriptError``, ``ResponseError``...).
-    """
-
-    __slots__ = ("pool", "redis")
-
-    def __init__(self, client: aioredis.Redis) -> None:
-        self.redis = client
-        self.pool = client.connection_pool
-
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[str]) -> object:
-        """``EVALSHA`` script ``name`` with ``keys`` and ``args``; return the raw reply."""
-        script = _script(name)
-        command = (script.head(len(keys), len(args)), *map(_bulk, keys), *map(_bulk, args))
-        return await self.evalsha(script, command)
-
-    async def evalsha(self, script: _Script, command: Sequence[bytes]) -> object:
-        """Send an ``EVALSHA`` of ``script``; on ``NOSCRIPT`` (a restart, ``SCRIPT FLUSH``)
-        load the script and send it once more."""
-        try:
-            return await self.send(command)
-        except NoScriptError:
-            await self.redis.script_load(script.source)
-            return await self.send(command)
-
-    async def send(self, command: Sequence[bytes]) -> object:
-        """Write one pre-encoded command on a pooled connection; return its reply (an error
-        reply is raised as redis-py's exception for it)."""
-        pool = self.pool
-        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            return await conn.retry.call_with_retry(
-                partial(_exchange, conn, command), partial(_drop, conn)
-            )
-        finally:
-            await pool.release(conn)
-
-
-_SERVER_CLOCK: Final = _bulk("server")
-_NO_BOUND: Final = _bulk(_HUGE)
+_SERVER_CLOCK: Final = bulk("server")
+_NO_BOUND: Final = bulk(_HUGE)
 
 
 def _local_rate(
@@ -245,16 +126,6 @@ def _local_rate(
         )
 
     return local
-
-
-async def _exchange(conn: AbstractConnection, command: Sequence[bytes]) -> object:
-    await conn.send_packed_command(command)
-    return await conn.read_response()
-
-
-async def _drop(conn: AbstractConnection, error: BaseException) -> None:
-    """Between retries: close the broken connection (the next send reconnects)."""
-    await conn.disconnect()
 
 
 class RedisStateBackend:
@@ -296,11 +167,11 @@ class RedisStateBackend:
         if probe_interval < 0 or expiry_grace < 0:
             raise ValueError("probe_interval and expiry_grace must be >= 0")
         self._url = url
-        self._fixed = _Client(client) if client is not None else None
+        self._fixed = ScriptClient(client) if client is not None else None
         self._factory = client_factory or (
-            lambda: _connect(url or "", socket_timeout, max_connections)
+            lambda: connect(url or "", socket_timeout, max_connections)
         )
-        self._clients: weakref.WeakKeyDictionary[object, _Client] = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[object, ScriptClient] = weakref.WeakKeyDictionary()
         self._clients_lock = threading.Lock()
         self.prefix = prefix
         self.clock: ClockSource = clock
@@ -318,8 +189,8 @@ class RedisStateBackend:
         #: Pre-encoded RESP arguments of rate_acquire: (rate, burst, cost) and bucket keys.
         self._rates: dict[tuple[float, float, float], bytes] = {}
         self._buckets: dict[str, bytes] = {}
-        self._grace_arg = _bulk(self._grace)
-        self._rate_script = _script("rate_acquire")
+        self._grace_arg = bulk(self._grace)
+        self._rate_script = script_named("rate_acquire")
         self._rate_head = self._rate_script.head(1, 6)  # one key, six arguments
         #: Whether Redis is considered down, and when to try it again (timer's monotonic scale).
         self.down = False
@@ -340,7 +211,7 @@ class RedisStateBackend:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _client(self) -> _Client:
+    def _client(self) -> ScriptClient:
         if self._fixed is not None:
             return self._fixed
         loop = asyncio.get_running_loop()
@@ -349,7 +220,7 @@ class RedisStateBackend:
             with self._clients_lock:
                 found = self._clients.get(loop)
                 if found is None:
-                    found = _Client(self._factory())
+                    found = ScriptClient(self._factory())
                     self._clients[loop] = found
         return found
 
@@ -470,14 +341,14 @@ class RedisStateBackend:
     def _rate_args(self, rate: float, burst: float, cost: float) -> bytes:
         found = self._rates.get((rate, burst, cost))
         if found is None:
-            found = b"".join(map(_bulk, (_num(rate), _num(burst), _num(cost))))
+            found = b"".join(map(bulk, (_num(rate), _num(burst), _num(cost))))
             if len(self._rates) >= _CACHE_LIMIT:
                 self._rates.clear()
             self._rates[(rate, burst, cost)] = found
         return found
 
     def _bucket(self, key: str) -> bytes:
-        found = _bulk(self._key("rl", key))
+        found = bulk(self._key("rl", key))
         if len(self._buckets) >= _CACHE_LIMIT:
             self._buckets.clear()
         self._buckets[key] = found
@@ -513,9 +384,9 @@ class RedisStateBackend:
         command = (
             self._rate_head,
             self._buckets.get(key) or self._bucket(key),
-            _SERVER_CLOCK if self.clock == "server" else _bulk(self._now(now)),
+            _SERVER_CLOCK if self.clock == "server" else bulk(self._now(now)),
             self._rates.get((rate, burst, cost)) or self._rate_args(rate, burst, cost),
-            _NO_BOUND if max_wait == math.inf else _bulk(_num(max_wait)),
+            _NO_BOUND if max_wait == math.inf else bulk(_num(max_wait)),
             self._grace_arg,
         )
         try:
