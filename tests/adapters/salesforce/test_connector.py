@@ -578,7 +578,8 @@ def test_the_not_refreshable_session_variant_is_reported_as_such(sf_env: SfEnv) 
 
     async def main() -> None:
         async with sf_env.open() as sf:
-            sf.http._client._transport = httpx2.MockTransport(refuse)
+            # Both send paths: httpx2's own and the client's direct one (connectors.http.send).
+            sf.http._client._transport = sf.http._transport = httpx2.MockTransport(refuse)
             with pytest.raises(AuthenticationFailed, match="refresh cannot fix"):
                 await sf.limits()
 

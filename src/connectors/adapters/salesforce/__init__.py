@@ -3,7 +3,8 @@
 Modules: ``connector`` (the operations), ``settings`` (validated settings), ``auth`` (OAuth
 grants from settings and the session auth flow), ``classify`` (error bodies → typed errors),
 ``limits`` (``Sforce-Limit-Info`` and quota health), ``soql`` (safe parameter binding),
-``results``, ``composite``, ``collections``, ``bulk`` and ``csvstream`` (streamed CSV).
+``paging`` (REST query pages, the next one requested as each arrives), ``results``,
+``composite``, ``collections``, ``bulk`` and ``csvstream`` (streamed CSV).
 """
 
 from .bulk import BulkIngestResult, BulkJobInfo

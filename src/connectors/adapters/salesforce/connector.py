@@ -18,7 +18,8 @@ rate limit. Bulk work lives in :mod:`.bulk`; composite and collections helpers i
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Final, Literal
 from urllib.parse import quote as url_quote
 
@@ -45,6 +46,7 @@ from .collections import chunked, parse_results, typed_records
 from .composite import CompositeResult, Subrequest, build_body
 from .csvstream import RowSource
 from .limits import QuotaState, Usage
+from .paging import query_pages
 from .results import Record, SaveResult, save_result
 from .settings import SalesforceSettings
 from .soql import SoqlValue, bind
@@ -267,35 +269,38 @@ class SalesforceConnector(Connector):
     def _api(self, path: str) -> str:
         return f"{self.base_path}/{path}"
 
-    async def _pages(
+    def _pages(
         self, resource: str, soql: str, batch_size: int | None
-    ) -> AsyncIterator[Mapping[str, object]]:
+    ) -> AsyncGenerator[Mapping[str, object], None]:
+        """The query's pages, the next one requested while this one is read (:mod:`.paging`)."""
         size = batch_size or self.settings.query_batch_size
         headers = {"Sforce-Query-Options": f"batchSize={size}"} if size else None
-        page = await self._json("GET", self._api(resource), params={"q": soql}, headers=headers)
-        while isinstance(page, Mapping):
-            yield page
-            next_url = page.get("nextRecordsUrl")
-            if page.get("done", True) or not isinstance(next_url, str):
-                return
-            page = await self._json("GET", next_url, headers=headers)
+
+        def first() -> Awaitable[httpx2.Response]:
+            return self._send("GET", self._api(resource), params={"q": soql}, headers=headers)
+
+        def fetch(next_url: str) -> Awaitable[httpx2.Response]:
+            return self._send("GET", next_url, headers=headers)
+
+        return query_pages(first, fetch)
 
     async def _materialise(self, resource: str, soql: str) -> list[Record]:
         limit = self.settings.max_materialize
         records: list[Record] = []
-        async for page in self._pages(resource, soql, None):
-            total = page.get("totalSize")
-            if (isinstance(total, int) and total > limit) or len(records) > limit:
-                raise InvalidRequest(
-                    f"the query matches {total} records, more than max_materialize ({limit}) "
-                    "that query() holds in memory",
-                    provider_code="TOO_MANY_RECORDS",
-                    hint="stream it with query_iter() (or bulk_query() for millions), add a "
-                    "LIMIT, or raise the max_materialize setting",
-                )
-            batch = page.get("records")
-            if isinstance(batch, list):
-                records.extend(r for r in batch if isinstance(r, dict))
+        async with aclosing(self._pages(resource, soql, None)) as pages:
+            async for page in pages:
+                total = page.get("totalSize")
+                if (isinstance(total, int) and total > limit) or len(records) > limit:
+                    raise InvalidRequest(
+                        f"the query matches {total} records, more than max_materialize ({limit}) "
+                        "that query() holds in memory",
+                        provider_code="TOO_MANY_RECORDS",
+                        hint="stream it with query_iter() (or bulk_query() for millions), add a "
+                        "LIMIT, or raise the max_materialize setting",
+                    )
+                batch = page.get("records")
+                if isinstance(batch, list):
+                    records.extend(r for r in batch if isinstance(r, dict))
         return records
 
     # --- query ----------------------------------------------------------------------------------
@@ -318,17 +323,23 @@ class SalesforceConnector(Connector):
     async def query_iter(
         self, soql: str, /, *, batch_size: int | None = None, **params: SoqlValue
     ) -> AsyncIterator[Record]:
-        """Stream a query's records page by page (``nextRecordsUrl``); one page in memory.
+        """Stream a query's records page by page (``nextRecordsUrl``); memory stays flat.
 
+        The next page is requested as soon as the current one arrives, so Salesforce builds it
+        while the caller reads this one: at most one request in flight and one page waiting.
         ``batch_size`` (200–2000) is sent as ``Sforce-Query-Options: batchSize=N``.
         """
         if batch_size is not None and not 200 <= batch_size <= 2000:
             raise InvalidRequest(f"batch_size {batch_size} is outside 200..2000")
-        async for page in self._pages("query", bind(soql, params), batch_size):
-            batch = page.get("records")
-            for record in batch if isinstance(batch, list) else []:
-                if isinstance(record, dict):
-                    yield record
+        async with aclosing(self._pages("query", bind(soql, params), batch_size)) as pages:
+            async for page in pages:
+                batch = page.get("records")
+                del page  # read, then dropped before the next page is decoded (paging.py)
+                if isinstance(batch, list):
+                    for record in batch:
+                        if isinstance(record, dict):
+                            yield record
+                del batch
 
     @operation(idempotent=True, scopes=_SCOPES, audit_target="sobject")
     async def count(self, sobject: str, where: str | None = None, /, **params: SoqlValue) -> int:

@@ -30,28 +30,37 @@ SEEDED_MARKER = "0"
 CREATED_MARKER = "1"
 
 
+# Every base-62 character as "1" if it is an upper-case letter, else "0".
+_UPPER_BITS = str.maketrans({c: "1" if "A" <= c <= "Z" else "0" for c in BASE62})
+_PAIRS = tuple(a + b for a in BASE62 for b in BASE62)  # 00..zz: two digits per divmod
+
+
 def case_safe_suffix(id15: str) -> str:
-    """The three checksum characters that turn a 15-character id into its 18-character form."""
+    """The three checksum characters that turn a 15-character id into its 18-character form.
+
+    Chunk ``i`` of five characters gives a 5-bit number whose bit ``j`` is set when character
+    ``j`` of the chunk is an upper-case letter; that number indexes ``A..Z0..5``.
+    """
     if len(id15) != 15:
         raise ValueError("a Salesforce id has 15 characters before its suffix")
-    out = []
-    for chunk in range(3):
-        flags = 0
-        for bit, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                flags |= 1 << bit
-        out.append(_SUFFIX_ALPHABET[flags])
-    return "".join(out)
+    bits = id15.translate(_UPPER_BITS)
+    if bits.replace("0", "").replace("1", ""):  # characters outside base 62 are not upper-case
+        bits = "".join("1" if "A" <= c <= "Z" else "0" for c in id15)
+    return (
+        _SUFFIX_ALPHABET[int(bits[4::-1], 2)]
+        + _SUFFIX_ALPHABET[int(bits[9:4:-1], 2)]
+        + _SUFFIX_ALPHABET[int(bits[14:9:-1], 2)]
+    )
 
 
 def _encode(counter: int) -> str:
     if not 0 <= counter <= _MAX_COUNTER:
         raise ValueError("id counter out of range")
-    chars = []
-    for _ in range(_COUNTER_WIDTH):
-        counter, digit = divmod(counter, 62)
-        chars.append(BASE62[digit])
-    return "".join(reversed(chars))
+    counter, low = divmod(counter, 3844)
+    counter, mid = divmod(counter, 3844)
+    counter, high = divmod(counter, 3844)
+    top, upper = divmod(counter, 3844)
+    return BASE62[top] + _PAIRS[upper] + _PAIRS[high] + _PAIRS[mid] + _PAIRS[low]
 
 
 def make_id(key_prefix: str, counter: int, *, seeded: bool) -> str:
