@@ -39,7 +39,6 @@ from connectors.context import (
     CallContext,
     reset_context,
     set_context,
-    use_context,
 )
 from connectors.errors import (
     AccessDenied,
@@ -245,20 +244,24 @@ def _wrap_stream(
         try:
             # The scope is set around each step only (never across a yield), so the consumer may
             # pull items from different tasks (the sync face does) without breaking contextvars.
+            # Plain set/reset (no context manager): this runs for every item of a stream.
+            ctx = scope.ctx
             token = _current_scope.set(scope)
+            ctx_token = set_context(ctx)
             try:
-                with use_context(scope.ctx):
-                    await _enter(self, scope)
+                await _enter(self, scope)
             finally:
+                reset_context(ctx_token)
                 _current_scope.reset(token)
             while True:
                 token = _current_scope.set(scope)
+                ctx_token = set_context(ctx)
                 try:
-                    with use_context(scope.ctx):
-                        item = await inner.__anext__()
+                    item = await inner.__anext__()
                 except StopAsyncIteration:
                     break
                 finally:
+                    reset_context(ctx_token)
                     _current_scope.reset(token)
                 yield item
         except BaseException as exc:
