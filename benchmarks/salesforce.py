@@ -210,7 +210,7 @@ def _lead(i: int) -> dict[str, str]:
 async def _ours_creates(base: str, count: int, concurrency: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as data_dir:
         hub = _hub(data_dir)
-        await hub.start()
+        await hub.start(pool_connections=True)  # a long-running async client, like a worker
         try:
             async with hub.open(
                 "salesforce", tenant_id="bench", settings=_our_settings(base)
@@ -275,7 +275,7 @@ def _child_query_ours(base: str, count: int) -> dict[str, float]:
     async def main() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as data_dir:
             hub = _hub(data_dir)
-            await hub.start()
+            await hub.start(pool_connections=True)
             try:
                 async with hub.open(
                     "salesforce", tenant_id="bench", settings=_our_settings(base)
@@ -362,7 +362,7 @@ def _child_bulk_ours(base: str, count: int) -> dict[str, float]:
     async def main() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as data_dir:
             hub = _hub(data_dir)
-            await hub.start()
+            await hub.start(pool_connections=True)
             try:
                 # The emulator processes a whole job inside the poll that completes it (minutes
                 # for a million rows): allow that poll the time, as a slow org would need.
