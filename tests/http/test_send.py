@@ -20,6 +20,7 @@ from connectors.clock import FakeClock
 from connectors.context import CallContext
 from connectors.http import ConnectorHttpClient
 from connectors.http.send import direct_send_applies, send
+from connectors.http.transport import Http1Transport
 from connectors.resilience import Pipeline, ResiliencePolicy
 from connectors.state import MemoryStateBackend
 
@@ -560,3 +561,31 @@ def test_connector_client_sends_url_credentials_through_httpx2_and_the_rest_dire
                 assert plain.content == b"auth=- cookie=session=s1"
 
     run(main)
+
+
+def test_an_unread_small_response_still_streams_raw_bytes_over_the_lean_transport() -> None:
+    """stream=True keeps the body unread even when the transport has it in memory already."""
+
+    async def main() -> None:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        transport = Http1Transport()
+        try:
+            request = httpx2.Request("GET", f"http://127.0.0.1:{port}/")
+            response = await send(
+                transport, request, auth=None, cookies=httpx2.Cookies(), stream=True
+            )
+            assert [chunk async for chunk in response.aiter_raw()] == [b"hello"]
+            await response.aclose()
+        finally:
+            await transport.aclose()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(main())

@@ -192,15 +192,14 @@ class Http1Transport(httpx2.AsyncBaseTransport):
             raise httpx2.ReadError(f"reading the response failed: {exc}", request=request) from exc
         extensions = {"http_version": version, "reason_phrase": reason}
         if body is not None:
-            # content= (not stream=): httpx2 decodes and keeps the body now, so the client's
-            # own read is a no-op instead of a pass through its async decoder chain. Built
-            # before the release: a body that fails to decode (DecodingError, with the request
-            # attached) leaves the connection to the caller's discard, counted once.
-            response = httpx2.Response(
-                status, headers=headers, content=body, extensions=extensions, request=request
-            )
+            # The whole body is here and the connection goes back to the pool now. It stays a
+            # stream (ByteStream, not content=), so a caller that asked for an unread response
+            # can still use aiter_raw(); connectors.http.send reads it with the cheaper sync
+            # chain when the caller did not.
             self._release(conn, reuse)
-            return response
+            return httpx2.Response(
+                status, headers=headers, stream=httpx2.ByteStream(body), extensions=extensions
+            )
         stream = _BodyStream(self, conn, request, length, reuse, seconds, chunked)
         return httpx2.Response(status, headers=headers, stream=stream, extensions=extensions)
 
