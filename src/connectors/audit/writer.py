@@ -68,7 +68,7 @@ class AuditWriter:
         spool_path: Path,
         clock: Clock = system_clock,
         queue_size: int = 10_000,
-        batch_size: int = 200,
+        batch_size: int = 500,
         flush_interval: float = 0.2,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
