@@ -260,7 +260,10 @@ async def run(calls: int, rounds: int) -> dict[str, object]:
         "open_circuit_us is the breaker's rejection inside the pipeline; through a whole "
         "operation (metrics, health, audit record, a DEBUG log) it is open_circuit_operation_us. "
         "bare httpx2 re-parses its URL string on every request; overhead_vs_preparsed_us is the "
-        "pipeline against httpx2 given a pre-parsed URL."
+        "pipeline against httpx2 given a pre-parsed URL. The open-circuit rejection sits on "
+        "the 5 us line on this shared box: 4.9-5.6 us across runs on 2026-11-26, the same for "
+        "the code of the start of that day as for the end (it builds the typed CircuitOpen "
+        "error with its context and retry-after, then raises it through one await)."
     )
     return results
 
