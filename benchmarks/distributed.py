@@ -192,65 +192,22 @@ def _rate_worker(
     starts: Any,
     out: Any,
 ) -> None:
+    from connectors.testing.rate_callers import run_callers
+
     out.put(
-        asyncio.run(_callers(api_url, redis_url, tenant, rate, duration, callers, ready, starts))
+        asyncio.run(
+            run_callers(
+                api_url,
+                redis_url,
+                tenant,
+                rate=rate,
+                duration=duration,
+                callers=callers,
+                ready=ready,
+                starts=starts,
+            )
+        )
     )
-
-
-async def _callers(
-    api_url: str,
-    redis_url: str,
-    tenant: str,
-    rate: float,
-    duration: float,
-    callers: int,
-    ready: Any,
-    starts: Any,
-) -> dict[str, dict[str, int]]:
-    """One process: ``callers`` concurrent callers through the real connector stack."""
-    import httpx2
-
-    from connectors.clock import SystemClock
-    from connectors.context import CallContext
-    from connectors.errors import ConnectorError
-    from connectors.http.client import ConnectorHttpClient
-    from connectors.resilience import Pipeline, RateLimit, ResiliencePolicy, RetryPolicy
-
-    clock = SystemClock()
-    backend = RedisStateBackend(redis_url)
-    # No retry: a 429 surfaces as an error instead of being absorbed by a second attempt.
-    policy = ResiliencePolicy(retry=RetryPolicy(max_attempts=1))
-    pipeline = Pipeline("ratelimited", policy, state=backend, clock=clock)
-    limits = (RateLimit("api", rate),)  # one key for every process: same tenant and connector
-    ctx = CallContext(tenant=tenant)
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-
-    def observe(connector: str, tenant: str, operation: str, status: str, seconds: float) -> None:
-        statuses[status] += 1
-
-    pool = httpx2.Limits(max_connections=callers, max_keepalive_connections=callers)
-    async with ConnectorHttpClient(
-        "ratelimited", pipeline=pipeline, base_url=api_url, observer=observe, limits=pool
-    ) as http:
-        await asyncio.gather(*(backend.ping() for _ in range(callers)))  # open the connections
-        await http.get("/_stats", ctx=ctx, operation="warm-up")  # (control route: not limited)
-        statuses.clear()
-        await asyncio.to_thread(ready.wait, 300)
-        start_at = await asyncio.to_thread(starts.get, True, 60)
-        stop_at = start_at + duration
-        await clock.sleep(start_at - clock.monotonic())
-
-        async def caller() -> None:
-            while clock.monotonic() < stop_at:
-                try:
-                    await http.get("/v1/items", ctx=ctx, operation="list", rate_limits=limits)
-                except ConnectorError as exc:
-                    errors[type(exc).__name__] += 1
-
-        await asyncio.gather(*(caller() for _ in range(callers)))
-    await backend.aclose()
-    return {"statuses": dict(statuses), "errors": dict(errors)}
 
 
 def accuracy(

@@ -20,7 +20,6 @@ from collections import Counter
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-import httpx2
 import pytest
 
 from connectors.testing.ratelimited import RateLimitedAPI
@@ -53,55 +52,20 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def _worker(api_url: str, redis_url: str, tenant: str, ready: Any, starts: Any, out: Any) -> None:
     """One process: CALLERS concurrent callers through the real connector stack."""
-    out.put(asyncio.run(_callers(api_url, redis_url, tenant, ready, starts)))
+    from connectors.testing.rate_callers import run_callers
 
-
-async def _callers(
-    api_url: str, redis_url: str, tenant: str, ready: Any, starts: Any
-) -> dict[str, dict[str, int]]:
-    from connectors.clock import SystemClock
-    from connectors.context import CallContext
-    from connectors.errors import ConnectorError
-    from connectors.http.client import ConnectorHttpClient
-    from connectors.resilience import Pipeline, RateLimit, ResiliencePolicy, RetryPolicy
-    from connectors.state.redis import RedisStateBackend
-
-    clock = SystemClock()
-    backend = RedisStateBackend(redis_url)
-    # No retry: a 429 would surface as an error instead of being absorbed by a second attempt.
-    policy = ResiliencePolicy(retry=RetryPolicy(max_attempts=1))
-    pipeline = Pipeline("ratelimited", policy, state=backend, clock=clock)
-    limits = (RateLimit("api", RATE),)  # one key shared by every process: same tenant and name
-    ctx = CallContext(tenant=tenant)
-    statuses: Counter[str] = Counter()
-    errors: Counter[str] = Counter()
-
-    def observe(connector: str, tenant: str, operation: str, status: str, seconds: float) -> None:
-        statuses[status] += 1
-
-    pool = httpx2.Limits(max_connections=CALLERS, max_keepalive_connections=CALLERS)
-    async with ConnectorHttpClient(
-        "ratelimited", pipeline=pipeline, base_url=api_url, observer=observe, limits=pool
-    ) as http:
-        # Open the connections before the start (slow on a loaded machine); not rate limited.
-        await asyncio.gather(*(backend.ping() for _ in range(CALLERS)))
-        await http.get("/_stats", ctx=ctx, operation="warm-up")
-        statuses.clear()
-        await asyncio.to_thread(ready.wait, 120)
-        start_at = await asyncio.to_thread(starts.get, True, 60)
-        stop_at = start_at + DURATION
-        await clock.sleep(start_at - clock.monotonic())
-
-        async def caller() -> None:
-            while clock.monotonic() < stop_at:
-                try:
-                    await http.get("/v1/items", ctx=ctx, operation="list", rate_limits=limits)
-                except ConnectorError as exc:
-                    errors[type(exc).__name__] += 1
-
-        await asyncio.gather(*(caller() for _ in range(CALLERS)))
-    await backend.aclose()
-    return {"statuses": dict(statuses), "errors": dict(errors)}
+    calls = run_callers(
+        api_url,
+        redis_url,
+        tenant,
+        rate=RATE,
+        duration=DURATION,
+        callers=CALLERS,
+        ready=ready,
+        starts=starts,
+        ready_timeout=120,
+    )
+    out.put(asyncio.run(calls))
 
 
 def _collect(procs: list[BaseProcess], out: Any, timeout: float) -> list[dict[str, Any]]:
