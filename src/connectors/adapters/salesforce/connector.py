@@ -46,7 +46,7 @@ from .collections import chunked, parse_results, typed_records
 from .composite import CompositeResult, Subrequest, build_body
 from .csvstream import RowSource
 from .limits import QuotaState, Usage
-from .paging import query_pages
+from .paging import query_pages, response_json
 from .results import Record, SaveResult, save_result
 from .settings import SalesforceSettings
 from .soql import SoqlValue, bind
@@ -261,10 +261,7 @@ class SalesforceConnector(Connector):
         return await self.request(method, url, rate_limits=self._throttle(), **kwargs)
 
     async def _json(self, method: str, url: str, *, gate: bool = True, **kwargs: Any) -> object:
-        response = await self._send(method, url, gate=gate, **kwargs)
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        return response_json(await self._send(method, url, gate=gate, **kwargs))
 
     def _api(self, path: str) -> str:
         return f"{self.base_path}/{path}"

@@ -24,7 +24,7 @@ from typing import Final
 
 import httpx2
 
-__all__ = ["query_pages", "sniff_next_url"]
+__all__ = ["query_pages", "response_json", "sniff_next_url"]
 
 #: How far into a body :func:`sniff_next_url` looks (the keys before ``records`` are short).
 SNIFF_BYTES: Final = 2048
@@ -51,7 +51,8 @@ def sniff_next_url(body: bytes) -> str | None:
         return None
 
 
-def _decode(response: httpx2.Response) -> object:
+def response_json(response: httpx2.Response) -> object:
+    """A Salesforce answer's decoded body; ``None`` for 204 or an empty body."""
     if response.status_code == 204 or not response.content:
         return None
     return json.loads(response.content)
@@ -92,7 +93,7 @@ async def query_pages(
                 ahead = _fetch(fetch, guess)
                 # A scheduling point, not a wait: the request leaves before the page is decoded.
                 await asyncio.sleep(0)
-            page = _decode(response)
+            page = response_json(response)
             response = None  # hold one page, not its bytes as well
             if not isinstance(page, Mapping):
                 return
