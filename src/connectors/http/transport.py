@@ -177,19 +177,14 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                 body: bytes | None = None
                 if length is not None and length <= EAGER_BODY_LIMIT:
                     body = await reader.readexactly(length) if length else b""
-        except TimeoutError as exc:
-            raise httpx2.ReadTimeout("timed out reading the response", request=request) from exc
-        except asyncio.IncompleteReadError as exc:
-            raise httpx2.RemoteProtocolError(
-                "the server closed the connection before the response was complete",
-                request=request,
+        except _READ_FAILURES as exc:
+            raise _read_failure(
+                exc,
+                request,
+                "the response",
+                "before the response was complete",
+                f"the response head is longer than {self._max_head} bytes",
             ) from exc
-        except asyncio.LimitOverrunError as exc:
-            raise httpx2.RemoteProtocolError(
-                f"the response head is longer than {self._max_head} bytes", request=request
-            ) from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx2.ReadError(f"reading the response failed: {exc}", request=request) from exc
         extensions = {"http_version": version, "reason_phrase": reason}
         if body is not None:
             # The whole body is here and the connection goes back to the pool now. It stays a
@@ -385,22 +380,13 @@ class _BodyStream(httpx2.AsyncByteStream):
                 try:
                     async with asyncio.timeout(self._timeout):
                         chunk = await self._next(self._conn.reader)
-                except TimeoutError as exc:
-                    raise httpx2.ReadTimeout(
-                        "timed out reading the response body", request=self._request
-                    ) from exc
-                except asyncio.IncompleteReadError as exc:
-                    raise httpx2.RemoteProtocolError(
-                        "the server closed the connection in the middle of the body",
-                        request=self._request,
-                    ) from exc
-                except asyncio.LimitOverrunError as exc:
-                    raise httpx2.RemoteProtocolError(
-                        "a chunk-size line is too long", request=self._request
-                    ) from exc
-                except (OSError, ssl.SSLError) as exc:
-                    raise httpx2.ReadError(
-                        f"reading the response body failed: {exc}", request=self._request
+                except _READ_FAILURES as exc:
+                    raise _read_failure(
+                        exc,
+                        self._request,
+                        "the response body",
+                        "in the middle of the body",
+                        "a chunk-size line is too long",
                     ) from exc
                 if chunk is None:
                     conn, self._conn = self._conn, None
@@ -497,6 +483,30 @@ async def _send(
         raise httpx2.WriteTimeout("timed out sending the request", request=request) from exc
     except (OSError, ssl.SSLError) as exc:
         raise httpx2.WriteError(f"sending the request failed: {exc}", request=request) from exc
+
+
+_READ_FAILURES: Final = (
+    TimeoutError,
+    asyncio.IncompleteReadError,
+    asyncio.LimitOverrunError,
+    OSError,
+    ssl.SSLError,
+)
+
+
+def _read_failure(
+    exc: BaseException, request: httpx2.Request, what: str, when_closed: str, too_long: str
+) -> httpx2.TransportError:
+    """httpx2's error for a failed read of ``what`` (the head or the body), by cause."""
+    if isinstance(exc, TimeoutError):
+        return httpx2.ReadTimeout(f"timed out reading {what}", request=request)
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return httpx2.RemoteProtocolError(
+            f"the server closed the connection {when_closed}", request=request
+        )
+    if isinstance(exc, asyncio.LimitOverrunError):
+        return httpx2.RemoteProtocolError(too_long, request=request)
+    return httpx2.ReadError(f"reading {what} failed: {exc}", request=request)
 
 
 def _bound(limit: int | None) -> int:
