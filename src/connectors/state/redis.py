@@ -81,6 +81,17 @@ from connectors.state.base import (
     StateBackend,
 )
 from connectors.state.memory import MemoryStateBackend
+from connectors.state.redis_replies import (
+    parse_bool,
+    parse_decision,
+    parse_float,
+    parse_int,
+    parse_none,
+    parse_optional_int,
+    parse_permit,
+    parse_transition,
+    text,
+)
 from connectors.state.redis_wire import ScriptClient, bulk, connect, script_named
 from connectors.state.redis_wire import script_source as script_source  # re-exported
 
@@ -92,7 +103,6 @@ ClockSource = Literal["server", "client"]
 Unavailable = Literal["fail_open", "fail_closed"]
 R = TypeVar("R")
 
-_ADMIT_NOW: Final = RateDecision(admitted=True, wait=0.0)
 #: Bound on the per-backend caches of encoded arguments (cleared when full).
 _CACHE_LIMIT: Final = 4096
 _HUGE: Final = "1e308"  # stands for an infinite bound inside Lua
@@ -105,10 +115,6 @@ def _num(value: float) -> str:
     if math.isinf(value):
         return _HUGE if value > 0 else "-" + _HUGE
     return repr(float(value))
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 _SERVER_CLOCK: Final = bulk("server")
@@ -397,7 +403,7 @@ class RedisStateBackend:
             )
         if self.down:
             self._came_back()
-        return _decision(reply)
+        return parse_decision(reply)
 
     async def rate_acquire_many(
         self, requests: Sequence[RateRequest], *, max_wait: float, now: float
@@ -414,7 +420,7 @@ class RedisStateBackend:
             [self._key("rl", k) for k in merged],
             args,
             lambda b: b.rate_acquire_many(requests, max_wait=max_wait, now=now),
-            _decision,
+            parse_decision,
         )
 
     async def rate_block(self, key: str, *, seconds: float, now: float) -> None:
@@ -423,7 +429,7 @@ class RedisStateBackend:
             (self._key("rl", key),),
             (self._now(now), _num(seconds), self._grace),
             lambda b: b.rate_block(key, seconds=seconds, now=now),
-            _none,
+            parse_none,
         )
 
     async def rate_remaining(self, key: str, *, rate: float, burst: float, now: float) -> float:
@@ -432,7 +438,7 @@ class RedisStateBackend:
             (self._key("rl", key),),
             (self._now(now), _num(rate), _num(burst)),
             lambda b: b.rate_remaining(key, rate=rate, burst=burst, now=now),
-            _float,
+            parse_float,
         )
 
     # --- circuit breaker ---------------------------------------------------------------------
@@ -445,7 +451,7 @@ class RedisStateBackend:
             (self._key("cb", key),),
             (self._now(now), *self._config_args(config)),
             lambda b: b.breaker_acquire(key, config=config, now=now),
-            _permit,
+            parse_permit,
         )
 
     async def breaker_record(
@@ -472,7 +478,7 @@ class RedisStateBackend:
             lambda b: b.breaker_record(
                 key, config=config, permit=permit, outcome=outcome, slow=slow, now=now
             ),
-            _transition,
+            parse_transition,
         )
 
     async def breaker_snapshot(
@@ -482,16 +488,16 @@ class RedisStateBackend:
 
         def parse(reply: object) -> BreakerSnapshot:
             assert isinstance(reply, list)
-            script_now = float(_text(reply[8]))
+            script_now = float(text(reply[8]))
 
             def at(value: bytes | None) -> float | None:
                 if value is None:
                     return None
-                t = float(_text(value))
+                t = float(text(value))
                 return now + (t - script_now) if shift else t
 
             return BreakerSnapshot(
-                state=BreakerState(_text(reply[0])),
+                state=BreakerState(text(reply[0])),
                 calls=int(reply[1]),
                 failures=int(reply[2]),
                 slow_calls=int(reply[3]),
@@ -515,7 +521,7 @@ class RedisStateBackend:
             (self._key("cb", key),),
             (self._now(now), *self._config_args(BreakerConfig())),
             lambda b: b.breaker_reset(key, now=now),
-            _transition,
+            parse_transition,
         )
 
     async def breaker_force_open(self, key: str, *, now: float) -> BreakerTransition | None:
@@ -524,7 +530,7 @@ class RedisStateBackend:
             (self._key("cb", key),),
             (self._now(now), *self._config_args(BreakerConfig())),
             lambda b: b.breaker_force_open(key, now=now),
-            _transition,
+            parse_transition,
         )
 
     # --- leases ------------------------------------------------------------------------------
@@ -535,7 +541,7 @@ class RedisStateBackend:
             (self._key("lk", key),),
             (self._now(now), owner, _num(ttl), self._keep),
             lambda b: b.lock_acquire(key, owner=owner, ttl=ttl, now=now),
-            _optional_int,
+            parse_optional_int,
         )
 
     async def lock_release(self, key: str, *, owner: str, now: float | None = None) -> bool:
@@ -544,7 +550,7 @@ class RedisStateBackend:
             (self._key("lk", key),),
             ("none" if now is None else self._now(now), owner),
             lambda b: b.lock_release(key, owner=owner, now=now),
-            _bool,
+            parse_bool,
         )
 
     async def lock_extend(self, key: str, *, owner: str, ttl: float, now: float) -> bool:
@@ -553,7 +559,7 @@ class RedisStateBackend:
             (self._key("lk", key),),
             (self._now(now), owner, _num(ttl), self._keep),
             lambda b: b.lock_extend(key, owner=owner, ttl=ttl, now=now),
-            _bool,
+            parse_bool,
         )
 
     # --- seen ids and counters ---------------------------------------------------------------
@@ -564,7 +570,7 @@ class RedisStateBackend:
             (self._key("seen", key),),
             (self._now(now), _num(ttl), self._grace),
             lambda b: b.seen_add(key, ttl=ttl, now=now),
-            _bool,
+            parse_bool,
         )
 
     async def incr(self, key: str, amount: int = 1, *, ttl: float, now: float) -> int:
@@ -573,7 +579,7 @@ class RedisStateBackend:
             (self._key("ctr", key),),
             (self._now(now), str(int(amount)), _num(ttl), self._grace),
             lambda b: b.incr(key, amount, ttl=ttl, now=now),
-            _int,
+            parse_int,
         )
 
     async def counter_get(self, key: str, *, now: float) -> int:
@@ -582,7 +588,7 @@ class RedisStateBackend:
             (self._key("ctr", key),),
             (self._now(now),),
             lambda b: b.counter_get(key, now=now),
-            _int,
+            parse_int,
         )
 
 
@@ -603,62 +609,3 @@ def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, ResponseError):
         return str(exc).startswith(_OUTAGE_REPLIES)
     return False
-
-
-def _decision(reply: object) -> RateDecision:
-    """The GCRA scripts answer the wait (rate_acquire: the integer 0 for no wait), prefixed
-    with ``r`` when refused."""
-    if type(reply) is int:
-        return _ADMIT_NOW
-    if isinstance(reply, str):  # a client with decode_responses=True
-        reply = reply.encode()
-    assert isinstance(reply, bytes)
-    if reply[:1] == b"r":
-        return RateDecision(admitted=False, wait=float(reply[1:]))
-    wait = float(reply)
-    return _ADMIT_NOW if wait <= 0.0 else RateDecision(admitted=True, wait=wait)
-
-
-def _permit(reply: object) -> BreakerPermit:
-    assert isinstance(reply, list)
-    allowed, state, retry_after, probe, generation, before, after, report = reply
-    return BreakerPermit(
-        allowed=int(allowed) == 1,
-        state=BreakerState(_text(state)),
-        retry_after=None if retry_after is None else float(_text(retry_after)),
-        is_probe=int(probe) == 1,
-        generation=int(generation),
-        transition=None
-        if before is None
-        else BreakerTransition(BreakerState(_text(before)), BreakerState(_text(after))),
-        report_success=int(report) == 1,
-    )
-
-
-def _transition(reply: object) -> BreakerTransition | None:
-    if reply is None:
-        return None
-    assert isinstance(reply, list)
-    return BreakerTransition(BreakerState(_text(reply[0])), BreakerState(_text(reply[1])))
-
-
-def _float(reply: object) -> float:
-    assert isinstance(reply, bytes | str)
-    return float(_text(reply))
-
-
-def _int(reply: object) -> int:
-    assert isinstance(reply, int)
-    return reply
-
-
-def _optional_int(reply: object) -> int | None:
-    return None if reply is None else _int(reply)
-
-
-def _bool(reply: object) -> bool:
-    return bool(_int(reply))
-
-
-def _none(reply: object) -> None:
-    return None
