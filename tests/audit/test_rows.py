@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.audit._rows import canonical_bytes, chain_rows, row_values
+from connectors.audit._rows import ROW_COLUMNS, canonical_bytes, chain_rows, row_values
 from connectors.audit.chain import GENESIS, AuditChain, verify_chain
 from connectors.audit.events import AuditEvent
 from connectors.secrets.secret import Secret
@@ -116,8 +116,9 @@ def test_the_fast_path_reproduces_a_chain_written_by_the_old_path():
     assert canonical_bytes(event, 1) == _GOLDEN_PAYLOAD
     rows, last_seq, last_hash = chain_rows(AuditChain(), 0, GENESIS, [event])
     assert (last_seq, last_hash) == (1, _GOLDEN_HASH)
-    assert rows[0]["hash"] == _GOLDEN_HASH
-    assert rows[0]["prev_hash"] == GENESIS
+    row = dict(zip(ROW_COLUMNS, rows[0], strict=True))
+    assert row["hash"] == _GOLDEN_HASH
+    assert row["prev_hash"] == GENESIS
 
 
 def test_an_old_chain_still_verifies_after_the_change():
@@ -125,5 +126,5 @@ def test_an_old_chain_still_verifies_after_the_change():
     # Stored as the old write path did: ChainedEvent links from AuditChain.extend.
     old = AuditChain().extend(GENESIS, 0, events)
     new_rows, _, _ = chain_rows(AuditChain(), 0, GENESIS, events)
-    assert [r["hash"] for r in new_rows] == [c.hash for c in old]
+    assert [r[ROW_COLUMNS.index("hash")] for r in new_rows] == [c.hash for c in old]
     assert verify_chain("acme", old, chain=AuditChain(), head=None, check_head=False).ok

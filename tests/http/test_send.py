@@ -19,7 +19,7 @@ import pytest
 from connectors.clock import FakeClock
 from connectors.context import CallContext
 from connectors.http import ConnectorHttpClient
-from connectors.http.send import direct_send_applies, send
+from connectors.http.send import direct_send_applies, read_in_memory, send
 from connectors.http.transport import Http1Transport
 from connectors.resilience import Pipeline, ResiliencePolicy
 from connectors.state import MemoryStateBackend
@@ -589,3 +589,40 @@ def test_an_unread_small_response_still_streams_raw_bytes_over_the_lean_transpor
             await server.wait_closed()
 
     asyncio.run(main())
+
+
+def _in_memory(body: bytes, headers: list[tuple[bytes, bytes]]) -> httpx2.Response:
+    request = httpx2.Request("GET", URL)
+    return httpx2.Response(200, headers=headers, stream=httpx2.ByteStream(body), request=request)
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b'{"ok":true,"user":"caf\xc3\xa9"}', [(b"Content-Type", b"application/json")]),
+        (b"", []),
+        (b"x" * 70_000, [(b"Content-Type", b"text/plain; charset=latin-1")]),
+        (__import__("gzip").compress(b"zipped"), [(b"Content-Encoding", b"gzip")]),
+    ],
+    ids=["json", "empty", "large", "gzip"],
+)
+def test_reading_an_in_memory_body_leaves_what_httpx2_read_leaves(
+    body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    ours, theirs = _in_memory(body, headers), _in_memory(body, headers)
+    read_in_memory(ours)
+    theirs.read()
+    for response in (ours, theirs):
+        assert response.is_closed
+        assert response.is_stream_consumed
+    assert ours.content == theirs.content
+    assert ours.text == theirs.text
+    assert ours.num_bytes_downloaded == theirs.num_bytes_downloaded
+    assert list(ours.iter_bytes(7)) == list(theirs.iter_bytes(7))
+    assert ours.read() == theirs.read()
+    assert asyncio.run(ours.aread()) == asyncio.run(theirs.aread())
+    for response in (ours, theirs):
+        with pytest.raises(httpx2.StreamConsumed):
+            list(response.iter_raw())
+    if body.startswith(b"{"):
+        assert ours.json() == theirs.json()

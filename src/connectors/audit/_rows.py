@@ -26,6 +26,7 @@ from connectors.audit.events import (
 from connectors.storage.audit import AuditEventRow
 
 __all__ = [
+    "ROW_COLUMNS",
     "canonical_bytes",
     "chain_rows",
     "chained_from_row",
@@ -69,6 +70,36 @@ _int = int.__repr__  # what json.dumps uses for int (an IntEnum must not print i
 _float = float.__repr__  # what json.dumps uses for finite floats
 _V = str(FORMAT_VERSION)
 
+#: The ``audit_events`` columns in the order :func:`chain_rows` and :func:`row_values` give them
+#: (positional rows: an ``executemany`` of tuples skips a per-row dict-to-parameters step).
+ROW_COLUMNS = (
+    "tenant",
+    "seq",
+    "event_id",
+    "ts_us",
+    "kind",
+    "actor",
+    "connector",
+    "connector_version",
+    "operation",
+    "target",
+    "outcome",
+    "error_code",
+    "status",
+    "duration_ms",
+    "attempts",
+    "request_id",
+    "credential_name",
+    "credential_version",
+    "details",
+    "prev_hash",
+    "hash",
+)
+if set(ROW_COLUMNS) != {c.name for c in AuditEventRow.__table__.columns}:  # pragma: no cover
+    raise RuntimeError("audit _rows.ROW_COLUMNS no longer matches the audit_events table")
+
+Row = tuple[object, ...]
+
 
 def _opt_str(value: str | None) -> str:
     return "null" if value is None else _str(value)
@@ -108,74 +139,75 @@ def canonical_bytes(event: AuditEvent, seq: int) -> bytes:
 
 def chain_rows(
     chain: AuditChain, last_seq: int, last_hash: str, events: Sequence[AuditEvent]
-) -> tuple[list[dict[str, object]], int, str]:
+) -> tuple[list[Row], int, str]:
     """Link ``events`` after ``(last_seq, last_hash)`` and return their ``INSERT`` values
-    (as :func:`row_values` would) with the new head's ``seq`` and ``hash``.
+    (as :func:`row_values` would, in :data:`ROW_COLUMNS` order) with the new head's ``seq`` and
+    ``hash``.
 
     One pass per event: the hashed bytes and the row share the serialised details and need no
     intermediate :class:`ChainedEvent`.
     """
     digest = chain.digest
-    rows: list[dict[str, object]] = []
+    rows: list[Row] = []
     for e in events:
         last_seq += 1
         head, tail = _hash_parts(e)
         link = digest(last_hash, f"{head}{last_seq}{tail}".encode())
         rows.append(
-            {
-                "tenant": e.tenant,
-                "seq": last_seq,
-                "event_id": e.id,
-                "ts_us": timestamp_us(e.timestamp),
-                "kind": e.kind,
-                "actor": e.actor,
-                "connector": e.connector,
-                "connector_version": e.connector_version,
-                "operation": e.operation,
-                "target": e.target,
-                "outcome": e.outcome,
-                "error_code": e.error_code,
-                "status": e.status,
-                "duration_ms": e.duration_ms,
-                "attempts": e.attempts,
-                "request_id": e.request_id,
-                "credential_name": e.credential_name,
-                "credential_version": e.credential_version,
-                "details": e.details_json(),
-                "prev_hash": last_hash,
-                "hash": link,
-            }
+            (
+                e.tenant,
+                last_seq,
+                e.id,
+                timestamp_us(e.timestamp),
+                e.kind,
+                e.actor,
+                e.connector,
+                e.connector_version,
+                e.operation,
+                e.target,
+                e.outcome,
+                e.error_code,
+                e.status,
+                e.duration_ms,
+                e.attempts,
+                e.request_id,
+                e.credential_name,
+                e.credential_version,
+                e.details_json(),
+                last_hash,
+                link,
+            )
         )
         last_hash = link
     return rows, last_seq, last_hash
 
 
-def row_values(record: ChainedEvent) -> dict[str, object]:
-    """The column values of ``record`` for an ``INSERT``."""
+def row_values(record: ChainedEvent) -> Row:
+    """The column values of ``record`` for an ``INSERT``, in :data:`ROW_COLUMNS` order."""
     e = record.event
-    return {
-        "tenant": e.tenant,
-        "seq": record.seq,
-        "event_id": e.id,
-        "ts_us": timestamp_us(e.timestamp),
-        "kind": e.kind,
-        "actor": e.actor,
-        "connector": e.connector,
-        "connector_version": e.connector_version,
-        "operation": e.operation,
-        "target": e.target,
-        "outcome": e.outcome,
-        "error_code": e.error_code,
-        "status": e.status,
-        "duration_ms": e.duration_ms,
-        "attempts": e.attempts,
-        "request_id": e.request_id,
-        "credential_name": e.credential_name,
-        "credential_version": e.credential_version,
-        "details": e.details_json(),
-        "prev_hash": record.prev_hash,
-        "hash": record.hash,
-    }
+    return (
+        e.tenant,
+        record.seq,
+        e.id,
+        timestamp_us(e.timestamp),
+        e.kind,
+        e.actor,
+        e.connector,
+        e.connector_version,
+        e.operation,
+        e.target,
+        e.outcome,
+        e.error_code,
+        e.status,
+        e.duration_ms,
+        e.attempts,
+        e.request_id,
+        e.credential_name,
+        e.credential_version,
+        e.details_json(),
+        record.prev_hash,
+        record.hash,
+    )
 
 
 def chained_from_row(row: AuditEventRow) -> ChainedEvent:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.audit._rows import chain_rows
+from connectors.audit._rows import ROW_COLUMNS, Row, chain_rows
 from connectors.audit.chain import GENESIS, AuditChain, ChainedEvent
 from connectors.audit.events import AuditEvent
 from connectors.storage.audit import AuditChainHeadRow, AuditEventRow
@@ -49,6 +49,13 @@ _UPDATE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.tenant == bindparam("b_tenant"))
     .values(last_seq=bindparam("b_seq"), last_hash=bindparam("b_hash"))
+)
+# SQLite: the event rows go to the driver as tuples (``exec_driver_sql``), which skips Core's
+# per-row parameter processing (about half the sink's cost per event); none of the columns needs
+# a bind processor there. PostgreSQL (asyncpg is strict about types) keeps the Core statement.
+_INSERT_EVENTS_SQLITE = (  # constant table and column names, no input
+    f"INSERT INTO {_EVENTS.name} ({', '.join(ROW_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 )
 #: Event ids per ``IN (...)`` lookup (well under SQLite's and asyncpg's parameter limits).
 _ID_CHUNK = 500
@@ -86,8 +93,8 @@ class SqlAuditSink:
 
     Cost: a batch is a handful of Core statements on one connection (no ORM session or unit of
     work): make sure the heads exist, lock and read them, look up already stored ids, then one
-    ``executemany`` each for the head updates and the event rows. Links are computed in Python by
-    :func:`~connectors.audit._rows.chain_rows`.
+    ``executemany`` each for the head updates and the event rows (on SQLite the rows go to the
+    driver as tuples). Links are computed in Python by :func:`~connectors.audit._rows.chain_rows`.
     """
 
     def __init__(self, db: Database, *, chain: AuditChain | None = None) -> None:
@@ -126,7 +133,7 @@ class SqlAuditSink:
         for start in range(0, len(ids), _ID_CHUNK):
             result = await conn.execute(_STORED_IDS, {"ids": ids[start : start + _ID_CHUNK]})
             stored.update(result.scalars())
-        rows: list[dict[str, object]] = []
+        rows: list[Row] = []
         new_heads: list[dict[str, object]] = []
         for tenant in tenants:
             fresh = groups[tenant]
@@ -141,7 +148,11 @@ class SqlAuditSink:
         if rows:
             # One executemany each: every statement is a round trip to the database.
             await conn.execute(_UPDATE_HEAD, new_heads)
-            await conn.execute(_INSERT_EVENTS, rows)
+            if self._postgres:
+                named = [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows]
+                await conn.execute(_INSERT_EVENTS, named)
+            else:
+                await conn.exec_driver_sql(_INSERT_EVENTS_SQLITE, rows)
 
     async def _lock_heads(
         self, conn: AsyncConnection, tenants: list[str]

@@ -35,6 +35,7 @@ from typing_extensions import Unpack
 from connectors.clock import Clock, system_clock
 from connectors.context import CallContext
 from connectors.errors import ConnectorError
+from connectors.http.build import quick_request
 from connectors.http.classify import ResponseClassifier
 from connectors.http.send import direct_send_applies, send
 from connectors.http.transport import default_transport
@@ -258,8 +259,21 @@ class ConnectorHttpClient:
             merged = {"X-Request-Id": request_id}
 
         target: httpx2.URL | str = url
+        simple = params is None and json is None and files is None
 
         def build() -> httpx2.Request:
+            if simple and type(target) is httpx2.URL:
+                quick = quick_request(
+                    self._client,
+                    method,
+                    target,
+                    content=content,
+                    data=data,
+                    headers=headers,
+                    request_id=request_id,
+                )
+                if quick is not None:
+                    return quick
             request = self._client.build_request(
                 method,
                 target,
