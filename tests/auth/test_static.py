@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.auth import ApiKeyAuth, BasicAuth, BearerAuth
+from connectors.auth.static import request_editor
 from connectors.errors import DefinitionError
 from connectors.secrets import Secret
 
@@ -94,3 +95,40 @@ def test_reprs_hide_the_credentials():
     for flow in flows:
         assert "key-canary-1" not in repr(flow)
         assert "key-canary-1" not in str(vars(flow)) if hasattr(flow, "__dict__") else True
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        ApiKeyAuth(Secret("key-canary-1")),
+        ApiKeyAuth(Secret("key-canary-1"), query="api_key"),
+        BasicAuth("alice", Secret("pw-canary-1")),
+        BearerAuth(Secret("tok-canary-1")),
+    ],
+    ids=["header", "query", "basic", "bearer"],
+)
+def test_the_editor_does_what_the_flow_does(auth: httpx2.Auth):
+    edit = request_editor(auth)
+    assert edit is not None
+    edited = httpx2.Request("GET", URL)
+    edit(edited)
+    driven = sent_with(auth)
+    assert edited.url == driven.url
+    for name in ("authorization", "x-api-key"):
+        assert edited.headers.get(name) == driven.headers.get(name)
+
+
+def test_a_subclass_that_changes_the_flow_is_driven_not_edited():
+    class Countersigned(BearerAuth):
+        def auth_flow(self, request):
+            request.headers["X-Signed"] = "yes"
+            yield from super().auth_flow(request)
+
+    class NeedsBody(BearerAuth):
+        requires_request_body = True
+
+    assert request_editor(Countersigned(Secret("t"))) is None
+    assert request_editor(NeedsBody(Secret("t"))) is None
+    assert request_editor(httpx2.BasicAuth("a", "b")) is None  # not ours: no offer
+    assert request_editor(None) is None
+    assert sent_with(Countersigned(Secret("t"))).headers["X-Signed"] == "yes"

@@ -16,12 +16,14 @@ import h11
 import httpx2
 import pytest
 
+from connectors.auth import BearerAuth
 from connectors.clock import FakeClock
 from connectors.context import CallContext
 from connectors.http import ConnectorHttpClient
 from connectors.http.send import direct_send_applies, read_in_memory, send
 from connectors.http.transport import Http1Transport
 from connectors.resilience import Pipeline, ResiliencePolicy
+from connectors.secrets import Secret
 from connectors.state import MemoryStateBackend
 
 URL = "https://api.example.com/items"
@@ -559,6 +561,53 @@ def test_connector_client_sends_url_credentials_through_httpx2_and_the_rest_dire
                 plain = await client.get(f"http://{base}/next", ctx=ctx, operation="op")
                 # The direct path: no Authorization, and the cookie set by /login comes back.
                 assert plain.content == b"auth=- cookie=session=s1"
+
+    run(main)
+
+
+def test_connector_client_edits_with_an_editing_auth_and_drives_a_changed_flow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    edits: list[str] = []
+
+    class Counted(BearerAuth):
+        def edit(self, request: httpx2.Request) -> None:
+            edits.append(str(request.url))
+            super().edit(request)
+
+    class Refreshing(BearerAuth):
+        """A flow of its own: retries once with another token after a 200 (to be seen)."""
+
+        def auth_flow(
+            self, request: httpx2.Request
+        ) -> Generator[httpx2.Request, httpx2.Response, None]:
+            request.headers["Authorization"] = "Bearer first"
+            response = yield request
+            if b"first" in response.read():
+                request.headers["Authorization"] = "Bearer second"
+                yield request
+
+    async def main() -> None:
+        async with EchoServer() as server:
+            pipeline = Pipeline(
+                "demo", ResiliencePolicy(), state=MemoryStateBackend(), clock=FakeClock()
+            )
+            ctx = CallContext(tenant="acme", actor="alice")
+            base = f"http://127.0.0.1:{server.port}/"
+            async with ConnectorHttpClient(
+                "demo", pipeline=pipeline, base_url=base, auth=Counted(Secret("tok-1"))
+            ) as client:
+                answer = await client.get("items", ctx=ctx, operation="op")
+                assert answer.content == b"auth=Bearer tok-1 cookie=-"
+                assert edits == [base + "items"]
+            async with ConnectorHttpClient(
+                "demo", pipeline=pipeline, base_url=base, auth=Refreshing(Secret("tok-2"))
+            ) as client:
+                answer = await client.get("items", ctx=ctx, operation="op")
+                assert answer.content == b"auth=Bearer second cookie=-"
+                assert len(answer.history) == 1
 
     run(main)
 

@@ -18,12 +18,14 @@ from typing import Protocol, cast, runtime_checkable
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.audit._rows import ROW_COLUMNS, Row, chain_rows
 from connectors.audit.chain import GENESIS, AuditChain, ChainedEvent
 from connectors.audit.events import AuditEvent
+from connectors.audit.sqlite_chain import SqliteChainWriter
 from connectors.storage.audit import AuditChainHeadRow, AuditEventRow
 from connectors.storage.db import Database
 
@@ -49,13 +51,6 @@ _UPDATE_HEAD = (
     update(_HEADS)
     .where(_HEADS.c.tenant == bindparam("b_tenant"))
     .values(last_seq=bindparam("b_seq"), last_hash=bindparam("b_hash"))
-)
-# SQLite: the event rows go to the driver as tuples (``exec_driver_sql``), which skips Core's
-# per-row parameter processing (about half the sink's cost per event); none of the columns needs
-# a bind processor there. PostgreSQL (asyncpg is strict about types) keeps the Core statement.
-_INSERT_EVENTS_SQLITE = (  # constant table and column names, no input
-    f"INSERT INTO {_EVENTS.name} ({', '.join(ROW_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(ROW_COLUMNS))})"
 )
 #: Event ids per ``IN (...)`` lookup (well under SQLite's and asyncpg's parameter limits).
 _ID_CHUNK = 500
@@ -93,14 +88,18 @@ class SqlAuditSink:
 
     Cost: a batch is a handful of Core statements on one connection (no ORM session or unit of
     work): make sure the heads exist, lock and read them, look up already stored ids, then one
-    ``executemany`` each for the head updates and the event rows (on SQLite the rows go to the
-    driver as tuples). Links are computed in Python by :func:`~connectors.audit._rows.chain_rows`.
+    ``executemany`` each for the head updates and the event rows. Links are computed in Python by
+    :func:`~connectors.audit._rows.chain_rows`. A SQLite database in a file is written on the
+    event loop instead, by :class:`~connectors.audit.sqlite_chain.SqliteChainWriter` (the same
+    rows and chain; decision 0010); :meth:`aclose` closes its connection.
     """
 
     def __init__(self, db: Database, *, chain: AuditChain | None = None) -> None:
         self._db = db
         self._chain = chain or AuditChain()
         self._lock = asyncio.Lock()
+        path = _sqlite_file(db.url)
+        self._sqlite = None if path is None else SqliteChainWriter(path, self._chain)
         self._postgres = db.engine.dialect.name == "postgresql"
         self._new_heads = _NEW_HEADS_PG if self._postgres else _NEW_HEADS_SQLITE
         # PostgreSQL only: tenants whose head row was seen, so steady-state batches skip the
@@ -116,6 +115,9 @@ class SqlAuditSink:
             return
         groups = _group_by_tenant(events)
         async with self._lock:
+            if self._sqlite is not None:
+                await self._sqlite.write(groups)
+                return
             for attempt in range(_CONFLICT_ATTEMPTS):
                 try:
                     async with self._db.engine.begin() as conn:
@@ -124,6 +126,13 @@ class SqlAuditSink:
                 except IntegrityError:
                     if attempt == _CONFLICT_ATTEMPTS - 1:
                         raise
+
+    async def aclose(self) -> None:
+        """Release what the sink holds open (the SQLite connection; nothing otherwise). A later
+        batch opens it again."""
+        if self._sqlite is not None:
+            async with self._lock:
+                await self._sqlite.close()
 
     async def _write(self, conn: AsyncConnection, groups: dict[str, list[AuditEvent]]) -> None:
         tenants = sorted(groups)
@@ -148,11 +157,8 @@ class SqlAuditSink:
         if rows:
             # One executemany each: every statement is a round trip to the database.
             await conn.execute(_UPDATE_HEAD, new_heads)
-            if self._postgres:
-                named = [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows]
-                await conn.execute(_INSERT_EVENTS, named)
-            else:
-                await conn.exec_driver_sql(_INSERT_EVENTS_SQLITE, rows)
+            named = [dict(zip(ROW_COLUMNS, r, strict=True)) for r in rows]
+            await conn.execute(_INSERT_EVENTS, named)
 
     async def _lock_heads(
         self, conn: AsyncConnection, tenants: list[str]
@@ -175,6 +181,18 @@ class SqlAuditSink:
         if self._postgres:
             self._known.update(tenants)
         return heads
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a plain SQLite URL (``sqlite+aiosqlite:///path``); ``None`` for any other
+    database, an in-memory one, or a URL with options (left to the driver)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.query:
+        return None
+    name = parsed.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    return Path(name)
 
 
 class JsonlAuditSink:

@@ -205,6 +205,10 @@ class AuditWriter:
         self._spill()
         await self._spool.sync()
         self._spool.close()
+        closer = getattr(self._sink, "aclose", None)  # a sink holding a connection open
+        if closer is not None:
+            with contextlib.suppress(Exception):
+                await closer()
         return delivered and self._delivered >= self._recorded
 
     def stats(self) -> WriterStats:

@@ -47,7 +47,7 @@ from connectors.auth.scopes import (
     missing_scopes,
     union_of_operation_scopes,
 )
-from connectors.auth.static import ApiKeyAuth, BasicAuth, BearerAuth
+from connectors.auth.static import ApiKeyAuth, BasicAuth, BearerAuth, EditingAuth
 from connectors.auth.tokens import StoredToken, TokenSet
 
 __all__ = [
@@ -66,6 +66,7 @@ __all__ = [
     "ClientAuthMethod",
     "ClientCredentials",
     "ClientCredentialsGrant",
+    "EditingAuth",
     "InMemoryLockProvider",
     "InMemoryTokenStore",
     "JwtAlgorithm",

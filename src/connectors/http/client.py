@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final, Protocol, Self, TypedDict, TypeVar
 import httpx2
 from typing_extensions import Unpack
 
+from connectors.auth.static import request_editor
 from connectors.clock import Clock, system_clock
 from connectors.context import CallContext
 from connectors.errors import ConnectorError
@@ -163,6 +164,7 @@ class ConnectorHttpClient:
         # AsyncClient.send's layers (connectors.http.send); otherwise httpx2 sends them.
         self._transport = None if follow_redirects else transport
         self._auth = auth
+        self._edit = request_editor(auth)
         self.connector = connector
         self._pipeline = pipeline
         self._clock = clock or system_clock
@@ -357,7 +359,12 @@ class ConnectorHttpClient:
                 if self._client.is_closed:
                     raise RuntimeError("Cannot send a request, as the client has been closed.")
                 response = await send(
-                    transport, request, auth=self._auth, cookies=self._client.cookies, stream=stream
+                    transport,
+                    request,
+                    auth=self._auth,
+                    cookies=self._client.cookies,
+                    stream=stream,
+                    edit=self._edit,
                 )
             else:
                 response = await self._client.send(request, stream=stream)

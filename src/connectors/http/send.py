@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import httpx2
 
+from connectors.auth.static import RequestEditor
+
 __all__ = ["direct_send_applies", "read_in_memory", "send"]
 
 
@@ -38,9 +40,17 @@ async def send(
     auth: httpx2.Auth | None,
     cookies: httpx2.Cookies,
     stream: bool,
+    edit: RequestEditor | None = None,
 ) -> httpx2.Response:
-    """The response to ``request`` after ``auth``'s flow, read unless ``stream``."""
-    if auth is None:
+    """The response to ``request`` after ``auth``'s flow, read unless ``stream``.
+
+    ``edit`` is what running ``auth``'s flow amounts to, when it only edits the request
+    (:func:`connectors.auth.static.request_editor`): applied instead of driving the flow.
+    """
+    if edit is not None:
+        edit(request)
+        response = await _send_single(transport, request, cookies)
+    elif auth is None:
         response = await _send_single(transport, request, cookies)
     else:
         response = await _send_with_auth(transport, request, auth, cookies)

@@ -50,3 +50,28 @@ def test_other_urls_get_no_token():
 def test_the_repr_shows_no_token():
     auth = ScopedAuth(BearerAuth(Secret("xoxb-scoped-token")), "https://slack.com/api/")
     assert "xoxb-scoped-token" not in repr(auth)
+
+
+def test_the_scoped_editor_puts_the_token_under_the_prefix_only():
+    from connectors.auth.static import request_editor
+
+    edit = request_editor(
+        ScopedAuth(BearerAuth(Secret("xoxb-scoped-token")), "https://slack.com/api/")
+    )
+    assert edit is not None
+    inside = httpx2.Request("POST", "https://slack.com/api/auth.test")
+    outside = httpx2.Request("POST", "https://files.slack.com/upload/v1/abc")
+    edit(inside)
+    edit(outside)
+    assert inside.headers["authorization"] == "Bearer xoxb-scoped-token"
+    assert "authorization" not in outside.headers
+
+
+def test_a_scoped_flow_that_must_be_driven_offers_no_editor():
+    from connectors.auth.static import request_editor
+
+    class Driven(httpx2.Auth):
+        def auth_flow(self, request):
+            yield request
+
+    assert request_editor(ScopedAuth(Driven(), "https://slack.com/api/")) is None

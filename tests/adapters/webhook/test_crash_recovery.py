@@ -28,8 +28,15 @@ class SlowReceiver(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
+        length = int(self.headers["Content-Length"])
+        body = self.rfile.read(length)
         server = self.server
+        if len(body) < length:
+            # The sender was killed while writing: a truncated request, never a delivery (and
+            # no signature can match it). It gets no answer: the socket is gone.
+            with server.lock:
+                server.truncated += 1
+            return
         with server.lock:
             server.started += 1
         time.sleep(0.3)  # slow enough for the kill to land mid-delivery
@@ -58,7 +65,7 @@ def receiver():
     srv.daemon_threads = True
     srv.lock = threading.Lock()
     srv.received = Counter()
-    srv.started = srv.finished = 0
+    srv.started = srv.finished = srv.truncated = 0
     srv.valid = True
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()

@@ -13,6 +13,8 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx2
 
+from connectors.auth.static import RequestEditor, request_editor
+
 __all__ = ["ScopedAuth"]
 
 
@@ -30,6 +32,18 @@ class ScopedAuth(httpx2.Auth):
         """Whether ``request`` goes to the prefix's origin, under its path."""
         url = request.url
         return (url.scheme, url.host, url.port) == self._origin and url.path.startswith(self._path)
+
+    def request_editor(self) -> RequestEditor | None:
+        """The inner flow's edit, applied under the prefix only (``None`` if it has none)."""
+        inner = request_editor(self.inner)
+        if inner is None:
+            return None
+
+        def edit(request: httpx2.Request) -> None:
+            if self.applies(request):
+                inner(request)
+
+        return edit
 
     def sync_auth_flow(
         self, request: httpx2.Request
