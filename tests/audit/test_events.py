@@ -6,6 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.audit.events import AuditEvent, from_timestamp_us, new_event_id, timestamp_us
 from connectors.clock import FakeClock
@@ -135,3 +137,65 @@ def test_an_overlong_target_is_shortened_by_new():
 
 def _fields(event: AuditEvent) -> dict[str, object]:
     return {f.name: getattr(event, f.name) for f in dataclasses.fields(event) if f.init}
+
+
+_texts = (
+    st.none()
+    | st.text(max_size=5)
+    | st.text(min_size=195, max_size=210)
+    | st.just(Secret("s-canary"))
+)
+_ints = st.none() | st.integers(-5, 500) | st.booleans() | st.just(2.0)
+_floats = (
+    st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.integers(0, 9) | st.booleans()
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    tenant=_texts,
+    actor=_texts,
+    operation=_texts,
+    connector=_texts,
+    connector_version=st.none() | st.text(max_size=3) | st.text(min_size=64, max_size=66),
+    target=_texts,
+    error_code=_texts,
+    request_id=_texts,
+    credential_name=_texts,
+    status=_ints,
+    attempts=_ints,
+    credential_version=_ints,
+    duration_ms=_floats,
+    outcome=st.sampled_from(["success", "failure", "denied", "maybe"]),
+    kind=st.sampled_from(["operation", "credential.put", "custom.kind", "Bad Kind"]),
+    details=st.sampled_from([None, {}, {"n": 1}]),
+)
+def test_new_accepts_and_refuses_exactly_what_the_constructor_does(**fields):
+    """new()'s slot-filling path for plain events must agree with the dataclass constructor."""
+    clock = FakeClock(wall_start=1_700_000_000.5)
+    now = clock.time()
+    target = fields["target"]
+    if isinstance(target, str) and len(target) > 512:
+        fields["target"] = target[:511] + "…"
+    details = fields.pop("details")
+    try:
+        expected: AuditEvent | type[Exception] = AuditEvent(
+            id="0" * 32,
+            timestamp=datetime.fromtimestamp(now, UTC),
+            details=details or {},
+            **fields,
+        )
+    except (TypeError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        made: AuditEvent | type[Exception] = AuditEvent.new(clock=clock, details=details, **fields)
+    except (TypeError, ValueError) as exc:
+        made = type(exc)
+    if isinstance(expected, AuditEvent):
+        assert isinstance(made, AuditEvent)
+        assert dataclasses.replace(made, id="0" * 32) == expected
+        assert made.details_json() == expected.details_json()
+        assert type(made.duration_ms) is type(expected.duration_ms)
+        assert made.timestamp.tzinfo is UTC
+    else:
+        assert made is expected
