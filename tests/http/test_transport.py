@@ -426,6 +426,23 @@ def test_zero_keepalive_connections_closes_every_connection_after_use() -> None:
 
 
 @pytest.mark.parametrize(
+    ("connection", "connections"),
+    [(None, 1), ("close", 3), ("Close", 3), ("keep-alive", 1)],
+)
+def test_a_request_asking_to_close_is_not_followed_on_its_connection(
+    connection: str | None, connections: int
+) -> None:
+    async def main() -> None:
+        headers = {} if connection is None else {"Connection": connection}
+        async with Server(answer(response())) as server, Http1Transport() as t:
+            for _ in range(3):
+                await fetch(t, build(server.url(), headers=headers))
+            assert server.accepted == connections
+
+    run(main)
+
+
+@pytest.mark.parametrize(
     ("expiry", "pause", "connections"),
     [(None, 0.0, 1), (60.0, 0.0, 1), (0.0, 0.0, 2), (0.02, 0.05, 2)],
     ids=["no-expiry", "within-expiry", "zero-expiry", "past-expiry"],

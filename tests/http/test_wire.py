@@ -73,3 +73,20 @@ def test_framing_on_garbage_headers_decides_or_raises_remote_protocol_error(
     assert not (chunked and length is not None)
     if length is None and not chunked:
         assert not reuse  # a body delimited by the close never leaves a reusable connection
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["Connection", "connection", "X-Other"]),
+            st.sampled_from(["close", "Close", "keep-alive", "upgrade", ""]),
+        ),
+        max_size=4,
+    )
+)
+def test_request_head_reads_connection_close_as_httpx2_does(pairs: list[tuple[str, str]]) -> None:
+    request = httpx2.Request("GET", "http://127.0.0.1/", headers=pairs)
+    head, close = wire.request_head(request)
+    assert close == (request.headers.get("connection", "").lower() == "close")
+    assert head.startswith(b"GET / HTTP/1.1\r\n")
+    assert head.endswith(b"\r\n\r\n")

@@ -71,6 +71,7 @@ _US = timedelta(microseconds=1)
 #: Upper bounds that keep one audit row small.
 MAX_SHORT = 200
 MAX_TARGET = 512
+_MAX_VERSION = 64
 MAX_DETAILS_BYTES = 8192
 _MAX_DEPTH = 8
 
@@ -172,7 +173,7 @@ _TEXT_FIELDS: Final = (
     ("actor", MAX_SHORT, True),
     ("operation", MAX_SHORT, True),
     ("connector", MAX_SHORT, False),
-    ("connector_version", 64, False),
+    ("connector_version", _MAX_VERSION, False),
     ("target", MAX_TARGET, False),
     ("error_code", MAX_SHORT, False),
     ("request_id", MAX_SHORT, False),
@@ -290,40 +291,52 @@ class AuditEvent:
             not details
             and kind in KINDS
             and outcome in OUTCOMES
-            and _plain(tenant, actor, operation, connector, connector_version)
-            and _plain_optional(target, error_code, request_id, credential_name)
+            # __post_init__'s checks of these values, inline (the common event passes them all)
+            and type(tenant) is str
+            and 0 < len(tenant) <= MAX_SHORT
+            and type(actor) is str
+            and 0 < len(actor) <= MAX_SHORT
+            and type(operation) is str
+            and 0 < len(operation) <= MAX_SHORT
+            and (connector is None or (type(connector) is str and len(connector) <= MAX_SHORT))
+            and (
+                connector_version is None
+                or (type(connector_version) is str and len(connector_version) <= _MAX_VERSION)
+            )
+            and (target is None or (type(target) is str and len(target) <= MAX_TARGET))
+            and (error_code is None or (type(error_code) is str and len(error_code) <= MAX_SHORT))
+            and (request_id is None or (type(request_id) is str and len(request_id) <= MAX_SHORT))
+            and (
+                credential_name is None
+                or (type(credential_name) is str and len(credential_name) <= MAX_SHORT)
+            )
             and (status is None or type(status) is int)
             and (attempts is None or type(attempts) is int)
             and (credential_version is None or type(credential_version) is int)
-            and (duration_ms is None or (type(duration_ms) is float and math.isfinite(duration_ms)))
+            and (duration_ms is None or (type(duration_ms) is float and _isfinite(duration_ms)))
         ):
-            # The common event (an operation's), every field already of the checked kind:
-            # filled slot by slot, the checks above being __post_init__'s for these values.
+            # Filled slot by slot: a frozen dataclass's __init__ sets each field through
+            # object.__setattr__ and then runs __post_init__, about twice the cost.
             event = _new_event(cls)
-            _fill(
-                event,
-                (
-                    new_event_id(now),
-                    datetime.fromtimestamp(now, UTC),
-                    tenant,
-                    actor,
-                    operation,
-                    outcome,
-                    kind,
-                    connector,
-                    connector_version,
-                    target,
-                    error_code,
-                    status,
-                    duration_ms,
-                    attempts,
-                    request_id,
-                    credential_name,
-                    credential_version,
-                    _EMPTY_DETAILS,
-                    "{}",
-                ),
-            )
+            _set_id(event, new_event_id(now))
+            _set_timestamp(event, datetime.fromtimestamp(now, UTC))
+            _set_tenant(event, tenant)
+            _set_actor(event, actor)
+            _set_operation(event, operation)
+            _set_outcome(event, outcome)
+            _set_kind(event, kind)
+            _set_connector(event, connector)
+            _set_connector_version(event, connector_version)
+            _set_target(event, target)
+            _set_error_code(event, error_code)
+            _set_status(event, status)
+            _set_duration_ms(event, duration_ms)
+            _set_attempts(event, attempts)
+            _set_request_id(event, request_id)
+            _set_credential_name(event, credential_name)
+            _set_credential_version(event, credential_version)
+            _set_details(event, _EMPTY_DETAILS)
+            _set_details_json(event, "{}")
             return event
         return cls(
             id=new_event_id(now),
@@ -397,11 +410,8 @@ class AuditEvent:
 
 
 # --- the fast path of AuditEvent.new ------------------------------------------------------------
-# A frozen dataclass's __init__ sets each of its 19 fields through object.__setattr__ and then
-# runs __post_init__; for the event every operation records, the same checks done inline and the
-# slots filled directly cost about half (tests/audit/test_events.py holds the two paths equal).
+# tests/audit/test_events.py holds the fast path to the constructor's verdicts and values.
 
-_new_event = object.__new__
 _FIELD_ORDER: Final = (
     "id",
     "timestamp",
@@ -425,39 +435,33 @@ _FIELD_ORDER: Final = (
 )
 if tuple(f.name for f in dataclasses.fields(AuditEvent)) != _FIELD_ORDER:  # pragma: no cover
     raise RuntimeError("AuditEvent's fields changed: update AuditEvent.new's fast path")
-_SETTERS: Final = tuple(AuditEvent.__dict__[name].__set__ for name in _FIELD_ORDER)
-_REQUIRED_LIMITS: Final = (MAX_SHORT, MAX_SHORT, MAX_SHORT, MAX_SHORT, 64)
-_OPTIONAL_LIMITS: Final = (MAX_TARGET, MAX_SHORT, MAX_SHORT, MAX_SHORT)
 if not all(_KIND_RE.fullmatch(kind) for kind in KINDS):  # pragma: no cover
     raise RuntimeError("a KINDS entry does not match the kind pattern")
+if dict((name, limit) for name, limit, _ in _TEXT_FIELDS)["connector_version"] != _MAX_VERSION:
+    raise RuntimeError(
+        "AuditEvent.new's fast path has another connector_version limit"
+    )  # pragma: no cover
 
-
-def _plain(
-    tenant: object, actor: object, operation: object, connector: object, version: object
-) -> bool:
-    """tenant, actor and operation non-empty str, connector and version str or None, all
-    within their limits (the checks __post_init__ makes of them)."""
-    for value, limit, required in zip(
-        (tenant, actor, operation, connector, version),
-        _REQUIRED_LIMITS,
-        (True, True, True, False, False),
-        strict=True,
-    ):
-        if type(value) is str:
-            if len(value) > limit or (required and not value):
-                return False
-        elif value is not None or required:
-            return False
-    return True
-
-
-def _plain_optional(*values: object) -> bool:
-    for value, limit in zip(values, _OPTIONAL_LIMITS, strict=True):
-        if value is not None and (type(value) is not str or len(value) > limit):
-            return False
-    return True
-
-
-def _fill(event: AuditEvent, values: tuple[object, ...]) -> None:
-    for setter, value in zip(_SETTERS, values, strict=True):
-        setter(event, value)
+_new_event = object.__new__
+_isfinite = math.isfinite
+(
+    _set_id,
+    _set_timestamp,
+    _set_tenant,
+    _set_actor,
+    _set_operation,
+    _set_outcome,
+    _set_kind,
+    _set_connector,
+    _set_connector_version,
+    _set_target,
+    _set_error_code,
+    _set_status,
+    _set_duration_ms,
+    _set_attempts,
+    _set_request_id,
+    _set_credential_name,
+    _set_credential_version,
+    _set_details,
+    _set_details_json,
+) = (AuditEvent.__dict__[name].__set__ for name in _FIELD_ORDER)

@@ -138,7 +138,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                 f"the lean HTTP/1.1 transport speaks http and https, not {scheme!r}",
                 request=request,
             )
-        head = request_head(request)
+        head, close = request_head(request)
         timeouts: _Timeouts = request.extensions.get("timeout") or {}
         # raw_host: the IDNA 2008 (punycode) name httpx2 puts in Host; url.host is the unicode
         # form, which asyncio and ssl would re-encode with Python's IDNA 2003 codec (another
@@ -147,13 +147,13 @@ class Http1Transport(httpx2.AsyncBaseTransport):
         conn = await self._acquire(key, timeouts, request)
         try:
             await _send(conn, head, request, timeouts.get("write"))
-            return await self._receive(conn, request, timeouts.get("read"))
+            return await self._receive(conn, request, timeouts.get("read"), close)
         except BaseException:
             self._discard(conn)
             raise
 
     async def _receive(
-        self, conn: _Connection, request: httpx2.Request, seconds: float | None
+        self, conn: _Connection, request: httpx2.Request, seconds: float | None, close: bool
     ) -> httpx2.Response:
         method = request.method
         reader = conn.reader
@@ -173,7 +173,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                         raise httpx2.RemoteProtocolError(
                             f"invalid status code {status}", request=request
                         )
-                length, chunked, reuse = framing(method, status, version, headers, request)
+                length, chunked, reuse = framing(method, status, version, headers, request, close)
                 body: bytes | None = None
                 if length is not None and length <= EAGER_BODY_LIMIT:
                     body = await reader.readexactly(length) if length else b""

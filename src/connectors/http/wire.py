@@ -25,33 +25,39 @@ _NO_BODY_STATUS: Final = frozenset({204, 304})
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 
-def request_head(request: httpx2.Request) -> bytes:
-    """The request line and headers, validated so that nothing can add a line or a message."""
+def request_head(request: httpx2.Request) -> tuple[bytes, bool]:
+    """The request line and headers, validated so that nothing can add a line or a message,
+    and whether the request asks to close the connection after it (``Connection: close``)."""
     method = request.method.encode("ascii", "replace")  # "?" is no token: rejected below
     target = request.url.raw_path
     if not _TOKEN.fullmatch(method):
         raise httpx2.LocalProtocolError(f"invalid method {request.method!r}", request=request)
+    raw = request.headers.raw
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in request.headers.raw:
+    connection: list[bytes] = []
+    for name, value in raw:
         parts += (name, b": ", value, b"\r\n")
+        if name not in _VALID_NAMES:
+            if not _TOKEN.fullmatch(name):
+                raise httpx2.LocalProtocolError(f"invalid header name {name!r}", request=request)
+            if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
+                _VALID_NAMES.add(name)
+        if len(name) == 10 and name.lower() == b"connection":
+            connection.append(value)
     parts.append(b"\r\n")
     head = b"".join(parts)
     # A CR, LF or NUL inside the target, a name or a value would frame another line: the head
     # must hold exactly one line per header plus the request line and the blank line.
-    lines = len(request.headers.raw) + 2
+    lines = len(raw) + 2
     if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
         raise httpx2.LocalProtocolError(
             "a header or the request target contains CR, LF or NUL", request=request
         )
     if b" " in target:
         raise httpx2.LocalProtocolError("the request target contains a space", request=request)
-    for name, _ in request.headers.raw:
-        if name not in _VALID_NAMES:
-            if not _TOKEN.fullmatch(name):
-                raise httpx2.LocalProtocolError(f"invalid header name {name!r}", request=request)
-            if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
-                _VALID_NAMES.add(name)
-    return head
+    # What httpx2's headers.get("connection") would give: every value, joined.
+    close = bool(connection) and b", ".join(connection).lower() == b"close"
+    return head, close
 
 
 def parse_head(
@@ -82,10 +88,11 @@ def framing(
     version: bytes,
     headers: list[tuple[bytes, bytes]],
     request: httpx2.Request,
+    close_requested: bool = False,
 ) -> tuple[int | None, bool, bool]:
     """(body length or None for chunked/until-close, chunked, whether the connection can be
-    reused)."""
-    reuse = version == b"HTTP/1.1"
+    reused). ``close_requested``: the request said ``Connection: close``."""
+    reuse = version == b"HTTP/1.1" and not close_requested
     length: int | None = None
     chunked = until_close = False
     for name, value in headers:
@@ -108,8 +115,6 @@ def framing(
             until_close = not chunked
         elif lowered == b"connection" and b"close" in value.lower():
             reuse = False
-    if request.headers.get("connection", "").lower() == "close":
-        reuse = False
     if method == "HEAD" or status in _NO_BODY_STATUS:
         return 0, False, reuse
     if chunked:
