@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from json.encoder import encode_basestring_ascii
-from typing import cast
+from typing import Final, cast
 
 from connectors.audit.chain import (
     CANONICAL_FIELDS,
@@ -109,8 +109,26 @@ def _opt_int(value: int | None) -> str:
     return "null" if value is None else _int(value)
 
 
-def _hash_parts(e: AuditEvent) -> tuple[str, str]:
-    """The canonical JSON of ``e`` cut around its ``seq`` value (which the chain assigns)."""
+#: ``iso_utc`` of whole seconds ("2024-05-06T07:08:09"), by second: events of one batch share a
+#: handful, and formatting the datetime is a third of the cost of the hashed bytes.
+_SECONDS: dict[int, str] = {}
+_SECONDS_LIMIT: Final = 4096
+
+
+def _iso_utc_us(us: int) -> str:
+    """``iso_utc`` of the instant ``us`` microseconds after the epoch."""
+    second, micro = divmod(us, 1_000_000)
+    prefix = _SECONDS.get(second)
+    if prefix is None:
+        if len(_SECONDS) >= _SECONDS_LIMIT:
+            _SECONDS.clear()
+        prefix = _SECONDS[second] = iso_utc(from_timestamp_us(second * 1_000_000))[:-8]
+    return f"{prefix}.{micro:06d}Z"
+
+
+def _hash_parts(e: AuditEvent, us: int) -> tuple[str, str]:
+    """The canonical JSON of ``e`` cut around its ``seq`` value (which the chain assigns);
+    ``us`` is its timestamp in microseconds."""
     duration = e.duration_ms
     head = (
         f'{{"actor":{_str(e.actor)},"attempts":{_opt_int(e.attempts)}'
@@ -126,14 +144,14 @@ def _hash_parts(e: AuditEvent) -> tuple[str, str]:
     )
     tail = (
         f',"status":{_opt_int(e.status)},"target":{_opt_str(e.target)}'
-        f',"tenant":{_str(e.tenant)},"timestamp":{_str(iso_utc(e.timestamp))},"v":{_V}}}'
+        f',"tenant":{_str(e.tenant)},"timestamp":"{_iso_utc_us(us)}","v":{_V}}}'
     )
     return head, tail
 
 
 def canonical_bytes(event: AuditEvent, seq: int) -> bytes:
     """Exactly :meth:`AuditChain.canonical` ``(event, seq)``, computed faster."""
-    head, tail = _hash_parts(event)
+    head, tail = _hash_parts(event, timestamp_us(event.timestamp))
     return f"{head}{_int(seq)}{tail}".encode()
 
 
@@ -151,14 +169,15 @@ def chain_rows(
     rows: list[Row] = []
     for e in events:
         last_seq += 1
-        head, tail = _hash_parts(e)
+        us = timestamp_us(e.timestamp)
+        head, tail = _hash_parts(e, us)
         link = digest(last_hash, f"{head}{last_seq}{tail}".encode())
         rows.append(
             (
                 e.tenant,
                 last_seq,
                 e.id,
-                timestamp_us(e.timestamp),
+                us,
                 e.kind,
                 e.actor,
                 e.connector,
