@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.http.build import quick_request
+from connectors.http.build import ClientHeaders, quick_request
 
 BASE = "https://api.example.com:8443/v1/"
 URL = httpx2.URL(BASE + "chat.postMessage")
@@ -150,5 +150,42 @@ def test_client_cookies_or_params_are_left_to_httpx2() -> None:
     client = _client({})
     assert (
         quick_request(client, "GET", URL, content=None, data=None, headers=None, request_id="réq")
+        is None
+    )
+
+
+def test_the_kept_check_of_client_headers_follows_changes() -> None:
+    client = httpx2.AsyncClient(base_url=BASE)
+    defaults = ClientHeaders()
+
+    def quick() -> httpx2.Request:
+        request = quick_request(
+            client,
+            "GET",
+            URL,
+            content=None,
+            data=None,
+            headers=None,
+            request_id=RID,
+            defaults=defaults,
+        )
+        assert request is not None
+        return request
+
+    assert "x-tenant-tag" not in quick().headers
+    client.headers["X-Tenant-Tag"] = "blue"
+    assert quick().headers["x-tenant-tag"] == "blue"
+    client.headers["X-Tenant-Tag"] = "vert-\u00e9"  # not ASCII any more: httpx2 decides
+    assert (
+        quick_request(
+            client,
+            "GET",
+            URL,
+            content=None,
+            data=None,
+            headers=None,
+            request_id=RID,
+            defaults=defaults,
+        )
         is None
     )

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import httpx2
 
-__all__ = ["quick_request"]
+__all__ = ["ClientHeaders", "quick_request"]
 
 _FORM: Final = b"application/x-www-form-urlencoded"
 #: Methods httpx2 gives ``Content-Length: 0`` when they have no body.
@@ -31,6 +31,24 @@ _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "QUERY"})
 _SPECIAL: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "x-request-id", "cookie"}
 )
+
+
+class ClientHeaders:
+    """A client's default headers, checked (all ASCII) once and again only when they change."""
+
+    __slots__ = ("_checked", "_raw")
+
+    def __init__(self) -> None:
+        self._raw: list[tuple[bytes, bytes]] | None = None
+        self._checked: list[tuple[bytes, bytes]] | None = None
+
+    def of(self, client: httpx2.AsyncClient) -> list[tuple[bytes, bytes]] | None:
+        """``client.headers.raw`` if every name and value is ASCII, else ``None``."""
+        raw = client.headers.raw
+        if raw != self._raw:
+            ascii_only = all(key.isascii() and value.isascii() for key, value in raw)
+            self._raw, self._checked = raw, raw if ascii_only else None
+        return self._checked
 
 
 def quick_request(
@@ -42,10 +60,12 @@ def quick_request(
     data: object,
     headers: Mapping[str, str] | None,
     request_id: str,
+    defaults: ClientHeaders | None = None,
 ) -> httpx2.Request | None:
     """``client.build_request(method, url, content=content, data=data, headers={**headers,
     "X-Request-Id": request_id}, extensions={"timeout": None})``, or ``None`` when the inputs
-    are not the simple kind (the caller then builds it that way)."""
+    are not the simple kind (the caller then builds it that way). ``defaults`` keeps the check
+    of the client's own headers between calls."""
     if client.cookies or client.params or not request_id.isascii():
         return None
     body = b""
@@ -80,15 +100,17 @@ def quick_request(
             key = name.encode()
             overridden.add(key.lower())
             own.append((key, value.encode()))
+    base = (defaults or ClientHeaders()).of(client)
+    if base is None:
+        return None
     raw: list[tuple[bytes, bytes]] = [(b"Host", url.netloc)]
     if not body and method in _BODY_METHODS:
         raw.append((b"Content-Length", b"0"))
-    for key, value in client.headers.raw:
-        if not (key.isascii() and value.isascii()):
-            return None
-        if key.lower() not in overridden:
-            raw.append((key, value))
-    raw.extend(own)
+    if overridden:
+        raw.extend((key, value) for key, value in base if key.lower() not in overridden)
+        raw.extend(own)
+    else:
+        raw.extend(base)
     raw.append((b"X-Request-Id", request_id.encode()))
     if body:
         raw.append((b"Content-Length", str(len(body)).encode()))

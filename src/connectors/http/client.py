@@ -36,7 +36,7 @@ from connectors.auth.static import request_editor
 from connectors.clock import Clock, system_clock
 from connectors.context import CallContext
 from connectors.errors import ConnectorError
-from connectors.http.build import quick_request
+from connectors.http.build import ClientHeaders, quick_request
 from connectors.http.classify import ResponseClassifier
 from connectors.http.send import direct_send_applies, send
 from connectors.http.transport import default_transport
@@ -165,6 +165,7 @@ class ConnectorHttpClient:
         self._transport = None if follow_redirects else transport
         self._auth = auth
         self._edit = request_editor(auth)
+        self._defaults = ClientHeaders()
         self.connector = connector
         self._pipeline = pipeline
         self._clock = clock or system_clock
@@ -273,6 +274,7 @@ class ConnectorHttpClient:
                     data=data,
                     headers=headers,
                     request_id=request_id,
+                    defaults=self._defaults,
                 )
                 if quick is not None:
                     return quick
