@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import sys
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
@@ -59,6 +60,9 @@ _DEFAULT_LIMITS: Final = httpx2.Limits(
     max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
 )
 _HEAD_END: Final = b"\r\n\r\n"
+# Idle-connection ages: a plain monotonic clock (asyncio.get_running_loop() costs a getpid()
+# system call per use on Python 3.11, twice a request here).
+_monotonic = time.monotonic
 
 _Key = tuple[str, str, int]
 _Timeouts = Mapping[str, float | None]
@@ -207,13 +211,12 @@ class Http1Transport(httpx2.AsyncBaseTransport):
     async def _acquire(
         self, key: _Key, timeouts: _Timeouts, request: httpx2.Request
     ) -> _Connection:
-        loop = asyncio.get_running_loop()
         waited = False
         deadline: float | None = None
         while True:
             idle = self._idle.get(key)
             if idle:
-                now = loop.time()
+                now = _monotonic()  # idle times are on this clock too (the loop's, by default)
                 while idle:
                     conn = idle.pop()
                     self._idle_count -= 1
@@ -222,6 +225,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                     self._discard(conn)
             if self._open < self._max_connections or self._evict_idle():
                 break
+            loop = asyncio.get_running_loop()
             if not waited:  # one pool timeout for the whole wait, however often woken
                 waited = True
                 pool = timeouts.get("pool")
@@ -289,7 +293,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
         if not reuse or self._closed or self._idle_count >= self._max_idle:
             self._discard(conn)
             return
-        conn.idle_since = asyncio.get_running_loop().time()
+        conn.idle_since = _monotonic()
         self._idle.setdefault(conn.key, []).append(conn)
         self._idle_count += 1
         self._wake()
