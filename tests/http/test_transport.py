@@ -1124,6 +1124,48 @@ def test_server_that_never_answers_raises_read_timeout() -> None:
     run(main)
 
 
+def test_an_outer_timeout_shorter_than_the_read_timeout_stays_the_callers() -> None:
+    """The read timeout's cancellation is told apart from anyone else's: an enclosing
+    asyncio.timeout that fires first surfaces as its own TimeoutError, not a ReadTimeout, and the
+    task carries no leftover cancellation afterwards."""
+
+    async def main() -> None:
+        never = asyncio.Event()
+        limits = httpx2.Limits(max_connections=1)
+        async with (
+            Server(by_index(gated(never, answer()), answer(response(b"fine")))) as server,
+            Http1Transport(limits=limits) as transport,
+        ):
+            with pytest.raises(TimeoutError) as caught:
+                async with asyncio.timeout(SHORT):
+                    await fetch(transport, build(server.url(), timeout=PATIENCE))
+            assert not isinstance(caught.value, httpx2.ReadTimeout)
+            task = asyncio.current_task()
+            assert task is not None
+            assert task.cancelling() == 0
+            assert pool(transport) == "(open=0, idle=0)"
+            await _assert_pool_still_serves(transport, server)
+
+    run(main)
+
+
+def test_a_read_timeout_leaves_the_task_free_to_await_again() -> None:
+    async def main() -> None:
+        never = asyncio.Event()
+        async with (
+            Server(by_index(gated(never, answer()), answer(response(b"fine")))) as server,
+            Http1Transport() as transport,
+        ):
+            with pytest.raises(httpx2.ReadTimeout):
+                await fetch(transport, build(server.url(), timeout=SHORT))
+            task = asyncio.current_task()
+            assert task is not None
+            assert task.cancelling() == 0
+            await asyncio.sleep(0.01)  # no cancellation left pending on the task
+
+    run(main)
+
+
 def test_body_that_stalls_raises_read_timeout_while_streaming() -> None:
     async def main() -> None:
         never = asyncio.Event()

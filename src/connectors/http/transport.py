@@ -69,9 +69,9 @@ _Timeouts = Mapping[str, float | None]
 
 
 class _Connection:
-    """One TCP (or TLS) connection, used by one request at a time."""
+    """One TCP (or TLS) connection, used by one request at a time, on the loop that opened it."""
 
-    __slots__ = ("idle_since", "key", "reader", "writer")
+    __slots__ = ("idle_since", "key", "loop", "reader", "writer")
 
     def __init__(
         self, key: _Key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -79,6 +79,7 @@ class _Connection:
         self.key = key
         self.reader = reader
         self.writer = writer
+        self.loop = asyncio.get_running_loop()
         self.idle_since = 0.0
 
     def usable(self, now: float, expiry: float | None) -> bool:
@@ -95,6 +96,20 @@ class _Connection:
         # too), so the socket is closed on the loop's next iteration instead of after a round
         # trip, or the SSL shutdown timeout, that a loop about to end would never see.
         self.writer.transport.abort()
+
+
+class _Expiry:
+    """A read timeout's timer callback: cancels the reading task and remembers that it did."""
+
+    __slots__ = ("fired", "task")
+
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.fired = False
+
+    def __call__(self) -> None:
+        self.fired = True
+        self.task.cancel()
 
 
 class Http1Transport(httpx2.AsyncBaseTransport):
@@ -161,8 +176,20 @@ class Http1Transport(httpx2.AsyncBaseTransport):
     ) -> httpx2.Response:
         method = request.method
         reader = conn.reader
+        # The read timeout, as asyncio.timeout(seconds) would apply it, for half its cost: one
+        # timer that cancels this task, turned into TimeoutError when it was that cancellation.
+        handle: asyncio.TimerHandle | None = None
+        expiry: _Expiry | None = None
+        cancelling = 0
+        if seconds is not None:
+            task = asyncio.current_task()
+            assert task is not None  # a transport runs inside a task
+            cancelling = task.cancelling()
+            expiry = _Expiry(task)
+            loop = conn.loop
+            handle = loop.call_at(loop.time() + seconds, expiry)
         try:
-            async with asyncio.timeout(seconds):
+            try:
                 while True:
                     data = await reader.readuntil(_HEAD_END)
                     status, reason, version, headers = parse_head(data, request)
@@ -181,6 +208,13 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                 body: bytes | None = None
                 if length is not None and length <= EAGER_BODY_LIMIT:
                     body = await reader.readexactly(length) if length else b""
+            except asyncio.CancelledError:
+                if expiry is not None and expiry.fired and expiry.task.uncancel() <= cancelling:
+                    raise TimeoutError from None  # ours: the read timed out
+                raise
+            finally:
+                if handle is not None:
+                    handle.cancel()
         except _READ_FAILURES as exc:
             raise _read_failure(
                 exc,
