@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Coroutine
 from typing import TypeVar
@@ -18,6 +19,7 @@ from connectors.state import (
     RateRequest,
     StateBackend,
 )
+from connectors.state.base import BreakerPermit
 
 T = TypeVar("T")
 
@@ -356,3 +358,13 @@ def test_counters_are_safe_across_threads(backend):
 def test_repr_shows_sizes_only(backend):
     sync(backend.seen_add("secret-looking-id", ttl=1, now=0.0))
     assert "secret-looking-id" not in repr(backend)
+
+
+@pytest.mark.parametrize("state", list(BreakerState))
+@pytest.mark.parametrize("retry_after", [None, 0.0, 2.5])
+def test_a_refusal_permit_equals_the_constructed_one(state, retry_after):
+    made = BreakerPermit.refusal(state, retry_after)
+    assert made == BreakerPermit(False, state, retry_after=retry_after)
+    assert hash(made) == hash(BreakerPermit(False, state, retry_after=retry_after))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.allowed = True  # type: ignore[misc]

@@ -33,11 +33,15 @@ from connectors.state.base import (
     BreakerOutcome,
     BreakerPermit,
     BreakerSnapshot,
+    BreakerState,
     BreakerTransition,
     StateBackend,
 )
 
 __all__ = ["CircuitBreaker", "outcome_of"]
+
+# Built once: an open breaker answers every call with one of these.
+_FAILING_FAST = {state: f"the circuit is {state.value}: failing fast" for state in BreakerState}
 
 
 def outcome_of(error: BaseException | None) -> BreakerOutcome:
@@ -86,11 +90,12 @@ class CircuitBreaker:
     @staticmethod
     def rejection(permit: BreakerPermit) -> CircuitOpen:
         """The error for a refused permit."""
-        if permit.retry_after is None:
+        retry_after = permit.retry_after
+        if retry_after is None:
             message = "the circuit was opened by an operator; calls fail until it is reset"
         else:
-            message = f"the circuit is {permit.state.value}: failing fast"
-        return CircuitOpen(message, retry_after=permit.retry_after)
+            message = _FAILING_FAST[permit.state]
+        return CircuitOpen(message, retry_after=retry_after)
 
     async def record(
         self,

@@ -265,10 +265,10 @@ class MemoryStateBackend:
             transition = None
             if state is _OPEN:
                 if now < b.open_until:
-                    return BreakerPermit(False, _OPEN, retry_after=b.open_until - now)
+                    return BreakerPermit.refusal(_OPEN, b.open_until - now)
                 transition = b.move(_HALF_OPEN, config, now)
             elif state is _FORCED_OPEN:
-                return BreakerPermit(False, _FORCED_OPEN, retry_after=None)
+                return BreakerPermit.refusal(_FORCED_OPEN, None)
             if b.in_flight + b.successes >= config.half_open_max_calls:
                 if b.in_flight == 0 or now < b.probe_deadline:
                     return BreakerPermit(
