@@ -172,7 +172,7 @@ def bench_webhook(count: int = 5_000, concurrency: int = 16) -> dict[str, object
         "bound by its SQLite round trips (claim the job, record the attempt, mark it done: "
         "most of the profile is aiosqlite's thread hand-offs and SQLAlchemy statement "
         "building, the HTTP send is a small part), so the ratio follows the disk and the "
-        "machine's load: on 2026-11-26 it ranged 0.36-0.59 across runs on this box, with the "
+        "machine's load: on 2026-11-26 it ranged 0.32-0.59 across runs on this box, with the "
         "code of the start of that day as with the end (enqueue rate 270-650 msg/s).",
     }
 
