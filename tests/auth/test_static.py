@@ -132,3 +132,13 @@ def test_a_subclass_that_changes_the_flow_is_driven_not_edited():
     assert request_editor(httpx2.BasicAuth("a", "b")) is None  # not ours: no offer
     assert request_editor(None) is None
     assert sent_with(Countersigned(Secret("t"))).headers["X-Signed"] == "yes"
+
+
+def test_an_editing_auth_without_an_edit_cannot_be_built():
+    from connectors.auth import EditingAuth
+
+    class Unfinished(EditingAuth):
+        pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Unfinished()  # type: ignore[abstract]

@@ -12,6 +12,7 @@ request less), unless a subclass changed the flow, which is then driven as usual
 
 from __future__ import annotations
 
+import abc
 from base64 import b64encode
 from collections.abc import Callable, Generator
 
@@ -33,11 +34,12 @@ __all__ = [
 RequestEditor = Callable[[httpx2.Request], None]
 
 
-class EditingAuth(httpx2.Auth):
+class EditingAuth(httpx2.Auth, abc.ABC):
     """An auth flow that edits the request and needs nothing back: implement :meth:`edit`."""
 
+    @abc.abstractmethod
     def edit(self, request: httpx2.Request) -> None:
-        raise NotImplementedError
+        """Put the credential on ``request``, in place."""
 
     def auth_flow(
         self, request: httpx2.Request
