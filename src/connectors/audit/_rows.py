@@ -172,31 +172,7 @@ def chain_rows(
         us = timestamp_us(e.timestamp)
         head, tail = _hash_parts(e, us)
         link = digest(last_hash, f"{head}{last_seq}{tail}".encode())
-        rows.append(
-            (
-                e.tenant,
-                last_seq,
-                e.id,
-                us,
-                e.kind,
-                e.actor,
-                e.connector,
-                e.connector_version,
-                e.operation,
-                e.target,
-                e.outcome,
-                e.error_code,
-                e.status,
-                e.duration_ms,
-                e.attempts,
-                e.request_id,
-                e.credential_name,
-                e.credential_version,
-                e.details_json(),
-                last_hash,
-                link,
-            )
-        )
+        rows.append(_row(e, last_seq, us, last_hash, link))
         last_hash = link
     return rows, last_seq, last_hash
 
@@ -204,11 +180,16 @@ def chain_rows(
 def row_values(record: ChainedEvent) -> Row:
     """The column values of ``record`` for an ``INSERT``, in :data:`ROW_COLUMNS` order."""
     e = record.event
+    return _row(e, record.seq, timestamp_us(e.timestamp), record.prev_hash, record.hash)
+
+
+def _row(e: AuditEvent, seq: int, us: int, prev_hash: str, link: str) -> Row:
+    """The ``audit_events`` values of ``e`` linked at ``seq``, in :data:`ROW_COLUMNS` order."""
     return (
         e.tenant,
-        record.seq,
+        seq,
         e.id,
-        timestamp_us(e.timestamp),
+        us,
         e.kind,
         e.actor,
         e.connector,
@@ -224,8 +205,8 @@ def row_values(record: ChainedEvent) -> Row:
         e.credential_name,
         e.credential_version,
         e.details_json(),
-        record.prev_hash,
-        record.hash,
+        prev_hash,
+        link,
     )
 
 
