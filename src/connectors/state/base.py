@@ -144,25 +144,17 @@ class BreakerPermit:
 
 
 _new_permit = object.__new__
-if BreakerPermit.__slots__ != (
-    "allowed",
-    "state",
-    "retry_after",
-    "is_probe",
-    "generation",
-    "transition",
-    "report_success",
-):  # pragma: no cover
-    raise RuntimeError("BreakerPermit's fields changed: update BreakerPermit.refusal")
-(
-    _set_allowed,
-    _set_state,
-    _set_retry_after,
-    _set_is_probe,
-    _set_generation,
-    _set_transition,
-    _set_report_success,
-) = (BreakerPermit.__dict__[name].__set__ for name in BreakerPermit.__slots__)
+# Each field's slot setter, taken by name; a field refusal() does not fill stops the import.
+_PERMIT_SETTERS = {name: BreakerPermit.__dict__[name].__set__ for name in BreakerPermit.__slots__}
+_set_allowed = _PERMIT_SETTERS.pop("allowed")
+_set_state = _PERMIT_SETTERS.pop("state")
+_set_retry_after = _PERMIT_SETTERS.pop("retry_after")
+_set_is_probe = _PERMIT_SETTERS.pop("is_probe")
+_set_generation = _PERMIT_SETTERS.pop("generation")
+_set_transition = _PERMIT_SETTERS.pop("transition")
+_set_report_success = _PERMIT_SETTERS.pop("report_success")
+if _PERMIT_SETTERS:  # pragma: no cover
+    raise RuntimeError(f"BreakerPermit.refusal does not fill {sorted(_PERMIT_SETTERS)}")
 
 
 def _refusal_fill(permit: BreakerPermit, state: BreakerState, retry_after: float | None) -> None:
