@@ -29,6 +29,15 @@ from connectors.state import MemoryStateBackend
 URL = "https://api.example.com/items"
 
 
+async def send_get(
+    transport: httpx2.AsyncBaseTransport, *, auth: httpx2.Auth | None, stream: bool
+) -> httpx2.Response:
+    """``send`` of a GET to ``URL`` with an empty cookie jar (most tests' request)."""
+    return await send(
+        transport, httpx2.Request("GET", URL), auth=auth, cookies=httpx2.Cookies(), stream=stream
+    )
+
+
 class TrackedBody(httpx2.AsyncByteStream):
     """A response body that records whether it was iterated and closed; may fail mid-way."""
 
@@ -151,9 +160,7 @@ def test_response_is_read_and_closed_and_knows_its_request() -> None:
 def test_stream_true_returns_an_unread_open_response() -> None:
     async def main() -> None:
         transport = Recorder(ok)
-        got = await send(
-            transport, httpx2.Request("GET", URL), auth=None, cookies=httpx2.Cookies(), stream=True
-        )
+        got = await send_get(transport, auth=None, stream=True)
         body = transport.bodies[0]
         assert not body.iterated
         assert not body.closed
@@ -175,13 +182,7 @@ def test_a_body_that_fails_while_read_closes_the_response() -> None:
 
         transport = Failing(ok)
         with pytest.raises(httpx2.ReadError):
-            await send(
-                transport,
-                httpx2.Request("GET", URL),
-                auth=None,
-                cookies=httpx2.Cookies(),
-                stream=False,
-            )
+            await send_get(transport, auth=None, stream=False)
         assert transport.bodies[0].closed
 
     run(main)
@@ -253,9 +254,7 @@ def test_flow_that_retries_after_401_returns_the_final_response() -> None:
     async def main() -> None:
         transport = Recorder(unauthorized_unless("fresh"))
         auth = RefreshOn401()
-        got = await send(
-            transport, httpx2.Request("GET", URL), auth=auth, cookies=httpx2.Cookies(), stream=False
-        )
+        got = await send_get(transport, auth=auth, stream=False)
         assert (got.status_code, got.content) == (200, b"payload")
         assert transport.authorizations == ["Bearer stale", "Bearer fresh"]
         intermediate, final = transport.bodies
@@ -273,13 +272,7 @@ def test_flow_that_retries_after_401_returns_the_final_response() -> None:
 def test_flow_that_needs_the_response_body_gets_it_read() -> None:
     async def main() -> None:
         transport = Recorder(unauthorized_unless("fresh"))
-        got = await send(
-            transport,
-            httpx2.Request("GET", URL),
-            auth=BodyCheckingAuth(),
-            cookies=httpx2.Cookies(),
-            stream=True,
-        )
+        got = await send_get(transport, auth=BodyCheckingAuth(), stream=True)
         assert got.status_code == 200
         assert len(transport.requests) == 2
         assert transport.bodies[0].closed
@@ -298,13 +291,7 @@ def test_flow_is_closed_when_the_transport_fails() -> None:
     async def main() -> None:
         auth = RefreshOn401()
         with pytest.raises(httpx2.ConnectError):
-            await send(
-                Refusing(),
-                httpx2.Request("GET", URL),
-                auth=auth,
-                cookies=httpx2.Cookies(),
-                stream=False,
-            )
+            await send_get(Refusing(), auth=auth, stream=False)
         assert auth.closed  # suspended at its first yield, then closed by send
 
     run(main)
@@ -318,15 +305,7 @@ def test_flow_is_closed_when_the_caller_is_cancelled() -> None:
 
     async def main() -> None:
         auth = RefreshOn401()
-        task = asyncio.create_task(
-            send(
-                Hanging(),
-                httpx2.Request("GET", URL),
-                auth=auth,
-                cookies=httpx2.Cookies(),
-                stream=False,
-            )
-        )
+        task = asyncio.create_task(send_get(Hanging(), auth=auth, stream=False))
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -353,13 +332,7 @@ def test_failure_in_the_flow_closes_the_response_and_the_flow() -> None:
         transport = Recorder(unauthorized_unless("never"))
         auth = Giving()
         with pytest.raises(PermissionError, match="401"):
-            await send(
-                transport,
-                httpx2.Request("GET", URL),
-                auth=auth,
-                cookies=httpx2.Cookies(),
-                stream=True,
-            )
+            await send_get(transport, auth=auth, stream=True)
         assert transport.bodies[0].closed
         assert auth.closed
 
@@ -377,13 +350,7 @@ def test_failure_while_reading_the_final_body_closes_it_after_the_flow() -> None
         transport = FailingBodies(ok)
         auth = RefreshOn401()
         with pytest.raises(httpx2.ReadError):
-            await send(
-                transport,
-                httpx2.Request("GET", URL),
-                auth=auth,
-                cookies=httpx2.Cookies(),
-                stream=False,
-            )
+            await send_get(transport, auth=auth, stream=False)
         assert transport.bodies[0].closed
         assert auth.closed
 

@@ -234,6 +234,19 @@ def by_index(*responders: Respond) -> Respond:
     return respond
 
 
+def stalled_body(gate: asyncio.Event, sent: int) -> Respond:
+    """A head announcing a body too large to be read with it, ``sent`` bytes of that body, then
+    nothing until ``gate`` is set (the connection stays open, the response unfinished)."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (EAGER_BODY_LIMIT * 2)
+
+    async def respond(request: Received, writer: asyncio.StreamWriter) -> bool:
+        writer.write(head + b"x" * sent)
+        await gate.wait()
+        return False
+
+    return respond
+
+
 def gated(gate: asyncio.Event, then: Respond) -> Respond:
     """Answer only once ``gate`` is set (holds the connection busy meanwhile)."""
 
@@ -1169,16 +1182,9 @@ def test_a_read_timeout_leaves_the_task_free_to_await_again() -> None:
 def test_body_that_stalls_raises_read_timeout_while_streaming() -> None:
     async def main() -> None:
         never = asyncio.Event()
-        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (EAGER_BODY_LIMIT * 2)
-
-        async def stall(request: Received, writer: asyncio.StreamWriter) -> bool:
-            writer.write(head + b"x" * 1000)
-            await never.wait()
-            return False
-
         limits = httpx2.Limits(max_connections=1)
         async with (
-            Server(by_index(stall, answer(response(b"fine")))) as server,
+            Server(by_index(stalled_body(never, 1000), answer(response(b"fine")))) as server,
             Http1Transport(limits=limits) as transport,
         ):
             with pytest.raises(httpx2.ReadTimeout, match="body"):
@@ -1315,16 +1321,9 @@ def test_request_cancelled_while_waiting_for_the_answer_discards_its_connection(
 def test_request_cancelled_while_streaming_the_body_discards_its_connection() -> None:
     async def main() -> None:
         never = asyncio.Event()
-        head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (EAGER_BODY_LIMIT * 2)
-
-        async def stall(request: Received, writer: asyncio.StreamWriter) -> bool:
-            writer.write(head + b"x" * 10)
-            await never.wait()
-            return False
-
         limits = httpx2.Limits(max_connections=1)
         async with (
-            Server(by_index(stall, answer(response(b"fine")))) as server,
+            Server(by_index(stalled_body(never, 10), answer(response(b"fine")))) as server,
             Http1Transport(limits=limits) as transport,
         ):
             task = asyncio.create_task(fetch(transport, build(server.url())))
