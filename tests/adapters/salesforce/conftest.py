@@ -90,6 +90,18 @@ def jwt_app(keys: KeyPair) -> ConnectedApp:
     )
 
 
+def run_closing(hub: Hub, factory: Callable[[], Awaitable[T]]) -> T:
+    """Run ``factory()`` on a fresh loop and close ``hub``'s services on that loop at the end."""
+
+    async def main() -> T:
+        try:
+            return await factory()
+        finally:
+            await hub.aclose()
+
+    return asyncio.run(main())
+
+
 @dataclass
 class SfEnv:
     """An emulated org, its clock, and a Hub whose ``salesforce`` transport reaches it."""
@@ -140,14 +152,7 @@ class SfEnv:
 
     def run(self, factory: Callable[[], Awaitable[T]]) -> T:
         """Run an async test body on a fresh loop; the Hub's services are closed at the end."""
-
-        async def main() -> T:
-            try:
-                return await factory()
-            finally:
-                await self.hub.aclose()
-
-        return asyncio.run(main())
+        return run_closing(self.hub, factory)
 
     @asynccontextmanager
     async def open(

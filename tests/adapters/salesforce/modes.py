@@ -21,7 +21,6 @@ point in the request sequence, whatever the client's read-ahead does.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -52,7 +51,7 @@ from connectors.testing.salesforce import (
 from connectors.testing.salesforce.config import DEFAULT_USER
 from connectors.testing.salesforce.faults import salesforce_faults
 
-from .conftest import JWT_APP_KEY, KeyPair, jwt_app
+from .conftest import JWT_APP_KEY, KeyPair, jwt_app, run_closing
 
 __all__ = [
     "MODES",
@@ -114,14 +113,7 @@ class ModeEnv:
 
     def run(self, factory: Callable[[], Awaitable[T]]) -> T:
         """Run an async test body on a fresh loop; the Hub's services are closed at the end."""
-
-        async def main() -> T:
-            try:
-                return await factory()
-            finally:
-                await self.hub.aclose()
-
-        return asyncio.run(main())
+        return run_closing(self.hub, factory)
 
     @asynccontextmanager
     async def open(

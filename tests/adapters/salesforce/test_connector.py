@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.adapters.salesforce import SaveResult, Subrequest
+from connectors.adapters.salesforce import SaveResult
 from connectors.adapters.salesforce.paging import sniff_next_url
 from connectors.errors import (
     AuthenticationFailed,
@@ -22,7 +22,6 @@ from connectors.errors import (
     IncompatibleVersion,
     InvalidRequest,
     NotFound,
-    RateLimited,
 )
 from connectors.observability.health import HealthStatus
 from connectors.testing.faults import FaultInjector
@@ -430,103 +429,12 @@ def test_describe_describe_global_and_limits(sf_env: SfEnv) -> None:
     sf_env.run(main)
 
 
-def test_composite_resolves_references_and_reports_each_subrequest(sf_env: SfEnv) -> None:
-    async def main() -> None:
-        async with sf_env.open() as sf:
-            result = await sf.composite(
-                [
-                    Subrequest("POST", "sobjects/Account", "acct", body={"Name": "Parent"}),
-                    Subrequest(
-                        "POST",
-                        "sobjects/Contact",
-                        "ct",
-                        body={"LastName": "Kid", "AccountId": "@{acct.id}"},
-                    ),
-                    Subrequest("POST", "sobjects/Lead", "bad", body={"LastName": "x"}),
-                ]
-            )
-            assert result["acct"].ok
-            assert result["ct"].ok
-            assert not result.ok
-            with pytest.raises(InvalidRequest):
-                result["bad"].raise_for_error()
-            with pytest.raises(InvalidRequest, match="at most 25"):
-                await sf.composite([Subrequest("GET", "limits", f"r{i}") for i in range(26)])
-
-    sf_env.run(main)
-
-
-def test_collections_chunk_by_200_and_return_one_result_per_record(sf_env: SfEnv) -> None:
-    async def main() -> None:
-        async with sf_env.open() as sf:
-            rows = [{"LastName": f"L{i}", "External_Id__c": f"c{i}"} for i in range(450)]
-            created = await sf.create_many(rows, sobject="Contact")
-            assert len(created) == 450
-            assert all(r.success for r in created)
-            ids = [r.id for r in created if r.id]
-            updated = await sf.update_many(
-                [{"Id": i, "Title": "T"} for i in ids[:250]], sobject="Contact"
-            )
-            assert all(r.success for r in updated)
-            upserted = await sf.upsert_many(
-                "Contact",
-                "External_Id__c",
-                [
-                    {"External_Id__c": "c1", "LastName": "Z"},
-                    {"External_Id__c": "new", "LastName": "N"},
-                ],
-            )
-            assert [r.created for r in upserted] == [False, True]
-            mixed = await sf.create_many([{"LastName": "ok"}, {"FirstName": "no"}], sobject="Lead")
-            assert [r.success for r in mixed] == [False, False] or [r.success for r in mixed] == [
-                True,
-                False,
-            ]
-            with pytest.raises(InvalidRequest):
-                mixed[1].raise_for_error()
-            deleted = await sf.delete_many(ids)
-            assert len(deleted) == 450
-            assert all(r.success for r in deleted)
-
-    sf_env.run(main)
-    posts = [p for m, p, s in sf_env.emulator.requests if m == "POST" and "composite/sobjects" in p]
-    assert len(posts) == 4  # 200 + 200 + 50, then the mixed pair
-
-
 def test_unsupported_api_version_fails_at_connect_listing_supported_ones(sf_env: SfEnv) -> None:
     async def main() -> None:
         with pytest.raises(IncompatibleVersion, match=r"31\.0") as info:
             async with sf_env.open(sf_env.jwt_settings(api_version="25.0")):
                 pass
         assert "62.0" in str(info.value)
-
-    sf_env.run(main)
-
-
-def test_daily_quota_exhaustion_is_rate_limited_without_retry_and_unhealthy(
-    sf_env: SfEnv,
-) -> None:
-    async def main() -> None:
-        async with sf_env.open() as sf:
-            used = sf_env.emulator.api_usage
-            sf_env.emulator.set_api_quota(used + 1, used)
-            await sf.limits()  # the last call of the day
-            before = len(sf_env.emulator.requests)
-            with pytest.raises(RateLimited) as info:
-                await sf.query("SELECT Id FROM Contact LIMIT 1")
-            assert info.value.quota == "DailyApiRequests"
-            assert info.value.retry_after is not None
-            assert info.value.retry_after >= 3600
-            assert len(sf_env.emulator.requests) - before == 1  # not retried
-            with pytest.raises(RateLimited):  # refused locally, no call spent
-                await sf.create("Lead", {"LastName": "x", "Company": "y"})
-            assert len(sf_env.emulator.requests) - before == 1
-            health = await sf.health_check()
-            assert health.status is HealthStatus.UNHEALTHY
-            quota = health.check("api_quota")
-            assert quota is not None
-            assert quota.status is HealthStatus.UNHEALTHY
-            assert "exhausted" in quota.detail
 
     sf_env.run(main)
 

@@ -282,6 +282,8 @@ def test_composite_resolves_references_and_reports_each_subrequest(env: ModeEnv)
             with pytest.raises(InvalidRequest) as info:
                 result["bad"].raise_for_error()
             assert info.value.provider_code == "REQUIRED_FIELD_MISSING"
+            with pytest.raises(InvalidRequest, match="at most 25"):  # refused before sending
+                await sf.composite([Subrequest("GET", "limits", f"r{i}") for i in range(26)])
 
     env.run(main)
     assert len(env.requests("POST", "/composite")) == 1
