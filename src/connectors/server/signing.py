@@ -6,7 +6,9 @@ compact JSON carrying an ``exp`` (Unix seconds); the signature is HMAC-SHA256 ov
 ``purpose || 0x00 || payload`` with the server secret, so a value signed for one purpose (a
 session) is never accepted for another (an OAuth state). :func:`unsign` answers every failure —
 malformed, wrong signature, wrong purpose, expired — with ``None``, and compares in constant
-time. Pure functions: the caller passes the time.
+time. The signature is compared as text against its one canonical encoding, so a value whose last
+character differs only in the padding bits base64 ignores is refused too. Pure functions: the
+caller passes the time.
 """
 
 from __future__ import annotations
@@ -57,11 +59,8 @@ def unsign(
     if not token or len(token) > _MAX_LENGTH or token.count(".") != 1:
         return None
     payload, signature = token.split(".")
-    try:
-        given = _unb64(signature)
-    except (binascii.Error, ValueError):
-        return None
-    if not hmac.compare_digest(given, _mac(key, purpose, payload)):
+    expected = _b64(_mac(key, purpose, payload))
+    if not hmac.compare_digest(signature.encode(), expected.encode()):
         return None
     try:
         data = json.loads(_unb64(payload))
