@@ -158,8 +158,8 @@ def test_the_kept_check_of_client_headers_follows_changes() -> None:
     client = httpx2.AsyncClient(base_url=BASE)
     defaults = ClientHeaders()
 
-    def quick() -> httpx2.Request:
-        request = quick_request(
+    def quick() -> httpx2.Request | None:
+        return quick_request(
             client,
             "GET",
             URL,
@@ -169,23 +169,13 @@ def test_the_kept_check_of_client_headers_follows_changes() -> None:
             request_id=RID,
             defaults=defaults,
         )
-        assert request is not None
-        return request
 
-    assert "x-tenant-tag" not in quick().headers
+    first = quick()
+    assert first is not None
+    assert "x-tenant-tag" not in first.headers
     client.headers["X-Tenant-Tag"] = "blue"
-    assert quick().headers["x-tenant-tag"] == "blue"
+    second = quick()
+    assert second is not None
+    assert second.headers["x-tenant-tag"] == "blue"
     client.headers["X-Tenant-Tag"] = "vert-\u00e9"  # not ASCII any more: httpx2 decides
-    assert (
-        quick_request(
-            client,
-            "GET",
-            URL,
-            content=None,
-            data=None,
-            headers=None,
-            request_id=RID,
-            defaults=defaults,
-        )
-        is None
-    )
+    assert quick() is None

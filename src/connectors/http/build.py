@@ -22,9 +22,12 @@ from urllib.parse import urlencode
 
 import httpx2
 
+from connectors.http.headers import HeaderLine, headers_from_lines, lines_of
+
 __all__ = ["ClientHeaders", "quick_request"]
 
-_FORM: Final = b"application/x-www-form-urlencoded"
+_FORM_TYPE: Final = (b"Content-Type", b"content-type", b"application/x-www-form-urlencoded")
+_EMPTY_LENGTH: Final = (b"Content-Length", b"content-length", b"0")
 #: Methods httpx2 gives ``Content-Length: 0`` when they have no body.
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "QUERY"})
 #: Header names a call may not set on the quick path (httpx2's own handling of them differs).
@@ -36,18 +39,20 @@ _SPECIAL: Final = frozenset(
 class ClientHeaders:
     """A client's default headers, checked (all ASCII) once and again only when they change."""
 
-    __slots__ = ("_checked", "_raw")
+    __slots__ = ("_checked", "_seen")
 
     def __init__(self) -> None:
-        self._raw: list[tuple[bytes, bytes]] | None = None
-        self._checked: list[tuple[bytes, bytes]] | None = None
+        self._seen: list[HeaderLine] | None = None
+        self._checked: list[HeaderLine] | None = None
 
-    def of(self, client: httpx2.AsyncClient) -> list[tuple[bytes, bytes]] | None:
-        """``client.headers.raw`` if every name and value is ASCII, else ``None``."""
-        raw = client.headers.raw
-        if raw != self._raw:
-            ascii_only = all(key.isascii() and value.isascii() for key, value in raw)
-            self._raw, self._checked = raw, raw if ascii_only else None
+    def of(self, client: httpx2.AsyncClient) -> list[HeaderLine] | None:
+        """The lines of ``client.headers`` if every name and value is ASCII, else ``None``."""
+        lines = lines_of(client.headers)
+        if lines != self._seen:
+            ascii_only = all(key.isascii() and value.isascii() for key, _, value in lines)
+            # A copy: the client's list changes in place when its headers are set.
+            self._seen = list(lines)
+            self._checked = self._seen if ascii_only else None
         return self._checked
 
 
@@ -83,7 +88,7 @@ def quick_request(
         if data:
             body = urlencode(data).encode()
             form = True
-    own: list[tuple[bytes, bytes]] = []
+    own: list[HeaderLine] = []
     overridden: set[bytes] = set()
     has_type = False
     if headers:
@@ -97,27 +102,31 @@ def quick_request(
                 return None
             if lower == "content-type":
                 has_type = True
-            key = name.encode()
-            overridden.add(key.lower())
-            own.append((key, value.encode()))
+            key = lower.encode()
+            overridden.add(key)
+            own.append((name.encode(), key, value.encode()))
     base = (defaults or ClientHeaders()).of(client)
     if base is None:
         return None
-    raw: list[tuple[bytes, bytes]] = [(b"Host", url.netloc)]
+    lines: list[HeaderLine] = [(b"Host", b"host", url.netloc)]
     if not body and method in _BODY_METHODS:
-        raw.append((b"Content-Length", b"0"))
+        lines.append(_EMPTY_LENGTH)
     if overridden:
-        raw.extend((key, value) for key, value in base if key.lower() not in overridden)
-        raw.extend(own)
+        lines.extend(line for line in base if line[1] not in overridden)
+        lines.extend(own)
     else:
-        raw.extend(base)
-    raw.append((b"X-Request-Id", request_id.encode()))
+        lines.extend(base)
+    lines.append((b"X-Request-Id", b"x-request-id", request_id.encode()))
     if body:
-        raw.append((b"Content-Length", str(len(body)).encode()))
+        lines.append((b"Content-Length", b"content-length", str(len(body)).encode()))
         if form and not has_type:
-            raw.append((b"Content-Type", _FORM))
+            lines.append(_FORM_TYPE)
     request = httpx2.Request(
-        method, url, headers=raw, stream=httpx2.ByteStream(body), extensions={"timeout": None}
+        method,
+        url,
+        headers=headers_from_lines(lines),
+        stream=httpx2.ByteStream(body),
+        extensions={"timeout": None},
     )
     request.headers.encoding = "ascii"  # every name and value was checked above
     request.read()  # as httpx2 does for an in-memory body: request.content is available

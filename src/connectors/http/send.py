@@ -24,6 +24,7 @@ from __future__ import annotations
 import httpx2
 
 from connectors.auth.static import RequestEditor
+from connectors.http.headers import lines_of
 
 __all__ = ["direct_send_applies", "read_in_memory", "send"]
 
@@ -77,8 +78,8 @@ def read_in_memory(response: httpx2.Response) -> None:
     is httpx2's (the version is pinned in uv.lock); ``tests/http/test_send.py`` holds the
     shortcut to be indistinguishable from ``read()``. A coded body goes through ``read()``.
     """
-    for name, _ in response.headers.raw:
-        if name.lower() == b"content-encoding":
+    for _, name, _ in lines_of(response.headers):
+        if name == b"content-encoding":
             response.read()
             return
     body = b"".join(response.stream)  # type: ignore[arg-type]  # a ByteStream is sync too
@@ -131,8 +132,8 @@ async def _send_single(
         exc.request = request  # what httpx2's request_context does (free unless raised)
         raise
     response.request = request
-    for name, _ in response.headers.raw:
-        if name.lower() == b"set-cookie":
+    for _, name, _ in lines_of(response.headers):
+        if name == b"set-cookie":
             cookies.extract_cookies(response)
             break
     return response

@@ -44,6 +44,7 @@ from typing import Final, Self
 import httpx2
 from httpx2._utils import get_environment_proxies
 
+from connectors.http.headers import headers_from_lines
 from connectors.http.wire import chunk_size, framing, is_chunked, parse_head, request_head
 
 __all__ = ["Http1Transport", "default_transport"]
@@ -234,7 +235,9 @@ class Http1Transport(httpx2.AsyncBaseTransport):
             stream = httpx2.ByteStream(body)
         else:
             stream = _BodyStream(self, conn, request, length, reuse, seconds, chunked)
-        response = httpx2.Response(status, headers=headers, stream=stream, extensions=extensions)
+        response = httpx2.Response(
+            status, headers=headers_from_lines(headers), stream=stream, extensions=extensions
+        )
         if data.isascii():
             # What httpx2 would work out on first access, by decoding every header (~2 µs).
             response.headers.encoding = "ascii"

@@ -14,6 +14,8 @@ from typing import Final
 
 import httpx2
 
+from connectors.http.headers import HeaderLine, lines_of
+
 __all__ = ["chunk_size", "framing", "is_chunked", "parse_head", "request_head"]
 
 # RFC 9110 token characters: a header name or method outside them would break the message.
@@ -32,24 +34,24 @@ def request_head(request: httpx2.Request) -> tuple[bytes, bool]:
     target = request.url.raw_path
     if not _TOKEN.fullmatch(method):
         raise httpx2.LocalProtocolError(f"invalid method {request.method!r}", request=request)
-    raw = request.headers.raw
+    lines = lines_of(request.headers)
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     connection: list[bytes] = []
-    for name, value in raw:
+    for name, lowered, value in lines:
         parts += (name, b": ", value, b"\r\n")
         if name not in _VALID_NAMES:
             if not _TOKEN.fullmatch(name):
                 raise httpx2.LocalProtocolError(f"invalid header name {name!r}", request=request)
             if len(_VALID_NAMES) < _VALID_NAMES_LIMIT:
                 _VALID_NAMES.add(name)
-        if len(name) == 10 and name.lower() == b"connection":
+        if lowered == b"connection":
             connection.append(value)
     parts.append(b"\r\n")
     head = b"".join(parts)
     # A CR, LF or NUL inside the target, a name or a value would frame another line: the head
     # must hold exactly one line per header plus the request line and the blank line.
-    lines = len(raw) + 2
-    if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
+    count = len(lines) + 2
+    if head.count(b"\n") != count or head.count(b"\r") != count or b"\0" in head:
         raise httpx2.LocalProtocolError(
             "a header or the request target contains CR, LF or NUL", request=request
         )
@@ -60,10 +62,9 @@ def request_head(request: httpx2.Request) -> tuple[bytes, bool]:
     return head, close
 
 
-def parse_head(
-    data: bytes, request: httpx2.Request
-) -> tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]:
-    """Status, reason, version and headers of a response head ending in CRLF CRLF."""
+def parse_head(data: bytes, request: httpx2.Request) -> tuple[int, bytes, bytes, list[HeaderLine]]:
+    """Status, reason, version and header lines (name, lowercased name, value) of a response
+    head ending in CRLF CRLF."""
     lines = data[:-4].split(b"\r\n")
     version, _, rest = lines[0].partition(b" ")
     code, _, reason = rest.partition(b" ")
@@ -71,14 +72,14 @@ def parse_head(
         raise httpx2.RemoteProtocolError(
             f"malformed status line {lines[0][:100]!r}", request=request
         )
-    headers: list[tuple[bytes, bytes]] = []
+    headers: list[HeaderLine] = []
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not name or name[-1:] in (b" ", b"\t") or line[:1] in (b" ", b"\t"):
             raise httpx2.RemoteProtocolError(
                 f"malformed header line {line[:100]!r}", request=request
             )
-        headers.append((name, value.strip(b" \t")))
+        headers.append((name, name.lower(), value.strip(b" \t")))
     return int(code), reason, version, headers
 
 
@@ -86,7 +87,7 @@ def framing(
     method: str,
     status: int,
     version: bytes,
-    headers: list[tuple[bytes, bytes]],
+    headers: list[HeaderLine],
     request: httpx2.Request,
     close_requested: bool = False,
 ) -> tuple[int | None, bool, bool]:
@@ -95,8 +96,7 @@ def framing(
     reuse = version == b"HTTP/1.1" and not close_requested
     length: int | None = None
     chunked = until_close = False
-    for name, value in headers:
-        lowered = name.lower()
+    for _, lowered, value in headers:
         if lowered == b"content-length":
             # Bounded: int() refuses over 4300 digits (ValueError), and no body is that long.
             if not value.isdigit() or len(value) > 18:
