@@ -41,6 +41,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.types import Receive, Scope, Send
 
+import connectors.http.transport as transport_module
 from connectors.http.transport import (
     EAGER_BODY_LIMIT,
     READ_CHUNK,
@@ -485,6 +486,61 @@ def test_connection_the_server_closed_while_idle_is_replaced_without_error() -> 
             await client_saw_eof(t)
             assert (await fetch(t, build(server.url()))).status_code == 200
             assert server.accepted == 2
+
+    run(main)
+
+
+@contextmanager
+def closing_server() -> Iterator[tuple[str, list[int]]]:
+    """A server in a thread of its own: answers one request per connection with a keep-alive
+    response, then closes it at once. Yields its URL and the count of connections it served."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    served = [0]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(response())
+                served[0] += 1
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/", served
+    finally:
+        listener.close()
+        thread.join(PATIENCE)
+
+
+def block_until_served(served: list[int], count: int) -> None:
+    """Block the caller's thread (and its event loop) until the server has served ``count``
+    connections and their close has had time to reach the client's socket."""
+    deadline = time.monotonic() + PATIENCE
+    while served[0] < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)
+
+
+def test_a_close_the_busy_loop_did_not_see_is_found_by_probing_the_socket(monkeypatch) -> None:
+    monkeypatch.setattr(transport_module, "PROBE_IDLE", 0.0)
+
+    async def main() -> None:
+        with closing_server() as (url, served):
+            async with Http1Transport() as t:
+                await fetch(t, build(url))
+                # The loop is busy (blocked) while the server closes the idle connection: the
+                # reader never hears of it before the next request picks the connection.
+                block_until_served(served, 1)
+                assert pool(t) == "(open=1, idle=1)"  # not yet known to be closed
+                assert (await fetch(t, build(url))).status_code == 200
+                assert served[0] == 2
 
     run(main)
 

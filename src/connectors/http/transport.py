@@ -33,6 +33,7 @@ in it), ``UnsupportedProtocol`` (not http/https), so the response classifier map
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 import sys
 import time
@@ -57,6 +58,8 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 SMALL_WRITE: Final = 64 * 1024
 #: Size of one read while streaming a body.
 READ_CHUNK: Final = 64 * 1024
+#: Seconds idle after which a pooled connection's socket is asked whether the server closed it.
+PROBE_IDLE: Final = 1.0
 _DEFAULT_LIMITS: Final = httpx2.Limits(
     max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
 )
@@ -85,18 +88,36 @@ class _Connection:
 
     def usable(self, now: float, expiry: float | None) -> bool:
         """True if an idle connection can carry another request: open, quiet, not expired."""
-        if expiry is not None and now - self.idle_since >= expiry:
+        idle = now - self.idle_since
+        if expiry is not None and idle >= expiry:
             return False
         reader = self.reader
         # EOF or stray bytes from the server mean it closed or broke the connection while idle.
         stray: bytes = getattr(reader, "_buffer", b"")
-        return not (self.writer.is_closing() or reader.at_eof() or stray)
+        if self.writer.is_closing() or reader.at_eof() or stray:
+            return False
+        # The loop learns of the server's close only when it next polls the socket: if it was
+        # busy meanwhile (a long computation on the loop), a server's idle timeout may have
+        # closed the connection unseen, and a request sent on it would fail (or, not being
+        # idempotent, end with an unknown outcome). After a second of idleness the socket
+        # itself is asked: anything to read on an idle connection means it is gone.
+        return idle < PROBE_IDLE or not _readable(self.writer)
 
     def close(self) -> None:
         # abort, not close: no TLS close_notify exchange (httpcore's client streams skip it
         # too), so the socket is closed on the loop's next iteration instead of after a round
         # trip, or the SSL shutdown timeout, that a loop about to end would never see.
         self.writer.transport.abort()
+
+
+def _readable(writer: asyncio.StreamWriter) -> bool:
+    """Whether the connection's socket has something to read (data, EOF or an error) now."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return True  # nothing to ask: treat it as gone
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _Expiry:
