@@ -54,6 +54,34 @@ def test_other_databases_keep_the_core_path(tmp_path):
     assert SqlAuditSink(Database(f"sqlite+aiosqlite:///{tmp_path}/x.db?timeout=3"))._sqlite is None
 
 
+def test_only_a_batch_holding_stored_ids_looks_them_up(tmp_path, monkeypatch):
+    lookups: list[int] = []
+    real = sqlite_chain.SqliteChainWriter._stored_ids
+
+    async def counting(conn, ids):
+        lookups.append(len(ids))
+        return await real(conn, ids)
+
+    monkeypatch.setattr(sqlite_chain.SqliteChainWriter, "_stored_ids", staticmethod(counting))
+
+    async def main():
+        async with database(tmp_path) as db:
+            sink = SqlAuditSink(db)
+            clock = FakeClock()
+            events = [make_event(clock, n=i) for i in range(40)]
+            await sink.write_batch(events[:30])
+            assert lookups == []  # fresh: the unique index is the only check
+            await sink.write_batch(events[20:])  # 10 stored, 10 new (a replay from the spool)
+            assert lookups == [20]
+            await sink.aclose()
+            assert await _count(db) == 40
+            result = await verify(db, "acme")
+            assert result.ok, result.problems
+            assert result.last_seq == 40
+
+    asyncio.run(main())
+
+
 def test_a_long_batch_lets_the_loop_run_between_slices(tmp_path):
     async def main():
         async with database(tmp_path) as db:

@@ -10,9 +10,10 @@ thread, in slices that keep each stall short:
 - ``BEGIN IMMEDIATE`` takes the database write lock without waiting: the connection's busy
   timeout is 0, and a busy database is retried with ``await asyncio.sleep`` (another writer on
   this loop must be able to finish meanwhile), up to :data:`LOCK_WAIT` seconds;
-- heads are created if missing and read, already stored ids are skipped (replays from the spool
-  are harmless), then the events are linked and inserted :data:`SLICE` rows at a time (one
-  multi-row ``INSERT`` each, ~0.2 ms), yielding to the loop between slices;
+- heads are created if missing and read, then the events are linked and inserted :data:`SLICE`
+  rows at a time (one multi-row ``INSERT`` each, ~0.2 ms), yielding to the loop between slices;
+- an id the table already holds (a replay from the spool) makes the unique index refuse the
+  batch: it is written again, this time looking up stored ids first and skipping them;
 - the heads are updated and the transaction committed; any failure rolls it back whole.
 
 Commits do not sync to disk (WAL with ``synchronous=NORMAL``); checkpoints do, so this connection
@@ -105,19 +106,31 @@ class SqliteChainWriter:
         return self._conn
 
     async def write(self, groups: dict[str, list[AuditEvent]]) -> None:
-        """Store each tenant's events after its chain head, all or nothing."""
+        """Store each tenant's events after its chain head, all or nothing; ids already stored
+        are skipped."""
         conn = self._connection()
+        try:
+            # A batch fresh from memory holds no stored id, so none is looked up first: the
+            # unique index on event_id refuses one if it does, and the batch is then written
+            # again, skipping the stored ones (a replay from the spool, or a retried batch).
+            await self._transaction(conn, groups, skip_stored=False)
+        except sqlite3.IntegrityError:
+            await self._transaction(conn, groups, skip_stored=True)
+        self._since_checkpoint += sum(len(events) for events in groups.values())
+        if self._since_checkpoint >= CHECKPOINT_ROWS:
+            self._start_checkpoint()
+
+    async def _transaction(
+        self, conn: sqlite3.Connection, groups: dict[str, list[AuditEvent]], *, skip_stored: bool
+    ) -> None:
         await self._begin(conn)
         try:
-            await self._write(conn, groups)
+            await self._write(conn, groups, skip_stored)
             conn.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             raise
-        self._since_checkpoint += sum(len(events) for events in groups.values())
-        if self._since_checkpoint >= CHECKPOINT_ROWS:
-            self._start_checkpoint()
 
     async def _begin(self, conn: sqlite3.Connection) -> None:
         loop = asyncio.get_running_loop()
@@ -133,8 +146,13 @@ class SqliteChainWriter:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
-    async def _write(self, conn: sqlite3.Connection, groups: dict[str, list[AuditEvent]]) -> None:
-        stored = await self._stored_ids(conn, [e.id for events in groups.values() for e in events])
+    async def _write(
+        self, conn: sqlite3.Connection, groups: dict[str, list[AuditEvent]], skip_stored: bool
+    ) -> None:
+        stored: set[str] = set()
+        if skip_stored:
+            ids = [e.id for events in groups.values() for e in events]
+            stored = await self._stored_ids(conn, ids)
         for tenant in sorted(groups):
             fresh = [e for e in groups[tenant] if e.id not in stored] if stored else groups[tenant]
             if not fresh:
