@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from starlette.requests import Request
+
 from connectors.testing.slack.envelope import SlackApiError
 from connectors.testing.slack.state import Channel, JSONObject, Token, Workspace
 
@@ -23,16 +25,23 @@ __all__ = ["HANDLERS", "Handler", "MethodContext", "handler"]
 
 @dataclass(slots=True)
 class MethodContext:
-    """One call: the emulator, the method, its arguments and the authenticated token."""
+    """One call: the emulator, the method, its arguments, the authenticated token and the HTTP
+    request that carried them."""
 
     emulator: SlackEmulator
     method: str
     args: dict[str, object]
     token: Token | None
-    base_url: str
+    request: Request
     basic_auth: tuple[str, str] | None = None
     warnings: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        """The emulator's own URL, as the client reached it (worked out only when a handler
+        needs it: most never do)."""
+        return str(self.request.base_url)
 
     # --- identity ---------------------------------------------------------------------------
 

@@ -114,11 +114,11 @@ class SlackEmulator:
                 self._check_tier(method, token.team_id, token.app_id)
                 spec = self.catalog.methods.get(method)
                 needed = spec.scopes_for(token.token_type) if spec else ()
-                ctx = MethodContext(self, method, parsed.args, token, str(request.base_url))
+                ctx = MethodContext(self, method, parsed.args, token, request)
                 if needed:
                     ctx.require_scope(*needed)
             else:
-                ctx = MethodContext(self, method, parsed.args, None, str(request.base_url))
+                ctx = MethodContext(self, method, parsed.args, None, request)
             ctx.basic_auth = parsed.basic_auth
             ctx.warnings.extend(parsed.warnings)
             body = fn(ctx)

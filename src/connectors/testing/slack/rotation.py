@@ -77,7 +77,7 @@ class AppSecretRotation:
         try:
             parsed = await parse_request(request)
             ctx = MethodContext(
-                self.emulator, f"emulator.apps.{action}", parsed.args, None, str(request.base_url)
+                self.emulator, f"emulator.apps.{action}", parsed.args, None, request
             )
             ctx.basic_auth = parsed.basic_auth
             app = _app(ctx)
