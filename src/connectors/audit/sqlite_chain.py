@@ -18,7 +18,10 @@ thread, in slices that keep each stall short:
 
 Commits do not sync to disk (WAL with ``synchronous=NORMAL``); checkpoints do, so this connection
 never checkpoints by itself: after every :data:`CHECKPOINT_ROWS` rows a passive checkpoint runs
-in a worker thread, on a connection of its own.
+in a worker thread, on a connection of its own. The next batch waits for it (the events wait in
+the writer's memory queue meanwhile): SQLite starts the WAL file over only when a write begins
+after a checkpoint copied all of it, and one that ran beside a stream of writes never would, so
+under steady load the file grew without end and every read searched a longer WAL index.
 """
 
 from __future__ import annotations
@@ -109,6 +112,9 @@ class SqliteChainWriter:
         """Store each tenant's events after its chain head, all or nothing; ids already stored
         are skipped."""
         conn = self._connection()
+        checkpoint = self._checkpoint
+        if checkpoint is not None and not checkpoint.done():
+            await asyncio.wait([checkpoint])  # its failure is harmless: the next one catches up
         try:
             # A batch fresh from memory holds no stored id, so none is looked up first: the
             # unique index on event_id refuses one if it does, and the batch is then written
