@@ -29,6 +29,7 @@ from typing import (
     Any,
     Concatenate,
     Final,
+    NamedTuple,
     ParamSpec,
     Protocol,
     TypeVar,
@@ -64,9 +65,12 @@ _DEBUG: Final = 10  # logging.DEBUG
 _WARNING: Final = 30  # logging.WARNING
 
 
-@dataclass(frozen=True, slots=True)
-class OperationOutcome:
-    """One finished operation, as the audit layer sees it (never a payload or a secret)."""
+class OperationOutcome(NamedTuple):
+    """One finished operation, as the audit layer sees it (never a payload or a secret).
+
+    A named tuple: immutable like a frozen dataclass, and a third of its cost to build (one is
+    built for every operation).
+    """
 
     connector: str
     connector_version: str

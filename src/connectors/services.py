@@ -60,6 +60,8 @@ class HubServices:
         self._audits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AuditWriter] = (
             weakref.WeakKeyDictionary()
         )
+        # The loop last asked for (weakly: a loop that ends must not be kept) and its writer.
+        self._last_audit: tuple[weakref.ref[asyncio.AbstractEventLoop], AuditWriter] | None = None
         self._spools = itertools.count(1)
         self._access: AccessPolicy | None = None
         self._api_tokens: ApiTokens | None = None
@@ -137,10 +139,14 @@ class HubServices:
         """The audit writer of the running event loop (one per loop: its queue and background
         task belong to that loop). Each has its own spool file, replayed if left behind."""
         loop = asyncio.get_running_loop()
+        last = self._last_audit
+        if last is not None and last[0]() is loop:
+            return last[1]  # the common case: every operation asks, nearly always on one loop
         writer = self._audits.get(loop)
         if writer is None:
             writer = self._new_writer(self.spool_dir / f"{os.getpid()}-{next(self._spools)}.jsonl")
             self._audits[loop] = writer
+        self._last_audit = (weakref.ref(loop), writer)
         return writer
 
     def record(self, event: AuditEvent) -> None:
@@ -154,6 +160,9 @@ class HubServices:
             clock=self.clock,
             redact=redact_text,
             on_sink_error=lambda exc: _log.warning("audit.sink_error", error=type(exc).__name__),
+            on_invalid=lambda exc: _log.error(
+                "audit.event_invalid", error=type(exc).__name__, message=str(exc)
+            ),
         )
 
     async def replay_orphan_spools(self) -> int:
@@ -220,6 +229,7 @@ class HubServices:
     async def close(self) -> None:
         """Close this loop's audit writer (draining it), then release database connections."""
         writer = self._audits.pop(asyncio.get_running_loop(), None)
+        self._last_audit = None
         if writer is not None:
             await writer.close(timeout=10)
         if self._database is not None:
@@ -244,27 +254,9 @@ class HubServices:
     # --- audit hooks ----------------------------------------------------------------------------
 
     def record_operation(self, outcome: OperationOutcome) -> None:
-        """The ``AuditRecorder`` the operation path calls (non-blocking)."""
-        self.audit.record(
-            AuditEvent.new(
-                clock=self.clock,
-                kind="operation",
-                tenant=outcome.tenant,
-                actor=outcome.actor,
-                connector=outcome.connector,
-                connector_version=outcome.connector_version,
-                operation=outcome.operation,
-                target=outcome.target,
-                outcome=_outcome(outcome.outcome),
-                error_code=outcome.error_code,
-                status=outcome.status,
-                duration_ms=round(outcome.duration * 1000, 3),
-                attempts=outcome.attempts,
-                request_id=outcome.request_id,
-                credential_name=outcome.credential_name,
-                credential_version=outcome.credential_version,
-            )
-        )
+        """The ``AuditRecorder`` the operation path calls (non-blocking): the event is built
+        with its batch, stamped with this moment."""
+        self.audit.record_later(_operation_event, (outcome, self.clock.time()))
 
     async def _credential_changed(self, change: ChangeEvent) -> None:
         self.audit.record(
@@ -323,6 +315,28 @@ class HubServices:
                 outcome="success",
             )
         )
+
+
+def _operation_event(item: tuple[OperationOutcome, float]) -> AuditEvent:
+    outcome, at = item
+    return AuditEvent.new(
+        at=at,
+        kind="operation",
+        tenant=outcome.tenant,
+        actor=outcome.actor,
+        connector=outcome.connector,
+        connector_version=outcome.connector_version,
+        operation=outcome.operation,
+        target=outcome.target,
+        outcome=_outcome(outcome.outcome),
+        error_code=outcome.error_code,
+        status=outcome.status,
+        duration_ms=round(outcome.duration * 1000, 3),
+        attempts=outcome.attempts,
+        request_id=outcome.request_id,
+        credential_name=outcome.credential_name,
+        credential_version=outcome.credential_version,
+    )
 
 
 def _outcome(value: str) -> Outcome:

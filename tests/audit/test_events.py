@@ -199,3 +199,18 @@ def test_new_accepts_and_refuses_exactly_what_the_constructor_does(**fields):
         assert made.timestamp.tzinfo is UTC
     else:
         assert made is expected
+
+
+def test_new_takes_the_moment_an_event_happened_or_else_the_clock():
+    clock = FakeClock()
+    fields = {"tenant": "acme", "actor": "a", "operation": "op", "outcome": "success"}
+    then = clock.time() - 30.0
+    assert AuditEvent.new(at=then, **fields).timestamp.timestamp() == pytest.approx(then)
+    assert AuditEvent.new(clock=clock, at=then, **fields).timestamp.timestamp() == pytest.approx(
+        then
+    )
+    assert AuditEvent.new(clock=clock, **fields).timestamp.timestamp() == pytest.approx(
+        clock.time()
+    )
+    with pytest.raises(TypeError, match="needs a clock or the time"):
+        AuditEvent.new(**fields)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
+from connectors.audit.events import AuditEvent
 from connectors.audit.query import verify
 from connectors.audit.sinks import SqlAuditSink
 from connectors.audit.spool import Spool
@@ -241,3 +242,80 @@ def test_record_starts_the_writer_and_the_idle_writer_stops(tmp_path):
 
     asyncio.run(main())
     assert len(sink.events) == 501
+
+
+def _later(item: tuple[int, float]) -> AuditEvent:
+    n, at = item
+    if n < 0:
+        raise ValueError("audit event needs a non-empty tenant")
+    return AuditEvent.new(
+        at=at, tenant="acme", actor="a", operation="op", outcome="success", details={"n": n}
+    )
+
+
+def test_an_event_recorded_later_is_built_with_its_batch_and_keeps_its_moment(tmp_path):
+    async def main():
+        sink, clock = MemorySink(), FakeClock()
+        built: list[int] = []
+
+        def build(item: tuple[int, float]) -> AuditEvent:
+            built.append(item[0])
+            return _later(item)
+
+        async with AuditWriter(sink, spool_path=tmp_path / "s", clock=clock) as writer:
+            moments = []
+            for n in range(5):
+                moments.append(clock.time())
+                writer.record_later(build, (n, clock.time()))
+                writer.record(make_event(clock, n=100 + n))  # built ones interleave in order
+                clock.advance(7.0)
+            assert built == []  # nothing is built on the hot path
+            assert await writer.flush()
+        later = [e for e in sink.events if e.operation == "op"]
+        assert [e.details["n"] for e in later] == list(range(5))
+        assert [e.timestamp.timestamp() for e in later] == pytest.approx(moments)
+        assert [e.details["n"] for e in sink.events] == [n for k in range(5) for n in (k, 100 + k)]
+        assert writer.stats().delivered == 10
+
+    asyncio.run(main())
+
+
+def test_an_event_that_cannot_be_built_is_rejected_and_reported_and_the_rest_stored(tmp_path):
+    async def main():
+        sink, clock = MemorySink(), FakeClock()
+        invalid: list[Exception] = []
+        writer = AuditWriter(
+            sink, spool_path=tmp_path / "s", clock=clock, batch_size=3, on_invalid=invalid.append
+        )
+        async with writer:
+            for n in (0, -1, 1, -2, -3, -4, 2):  # the second batch holds no valid event
+                writer.record_later(_later, (n, clock.time()))
+            assert await writer.flush()  # a rejected event counts as done: flush returns
+        assert [e.details["n"] for e in sink.events] == [0, 1, 2]
+        assert [str(e) for e in invalid] == ["audit event needs a non-empty tenant"] * 4
+        stats = writer.stats()
+        assert (stats.recorded, stats.delivered, stats.rejected) == (7, 7, 4)
+
+    asyncio.run(main())
+
+
+def test_events_recorded_later_are_built_before_they_reach_the_spool(tmp_path):
+    async def main():
+        clock = FakeClock()
+        writer = AuditWriter(
+            DeadSink(), spool_path=tmp_path / "spool", clock=clock, queue_size=3, batch_size=1
+        )
+        # 0, -1 and 1 fill the queue; 2 and -2 are built at once, for the spool.
+        for n in (0, -1, 1, 2, -2):
+            writer.record_later(_later, (n, clock.time()))
+        assert writer.stats().rejected == 1
+        # The sink is down: the failed batch (0) and the queue behind it (-1, 1) are built as
+        # they move to the spool, and -1 is rejected there.
+        assert not await writer.flush(timeout=1.0)
+        assert writer.stats().rejected == 2
+        await writer.close(timeout=0.1)
+        events, _, bad = Spool(tmp_path / "spool").read_batch(10)
+        assert bad == 0
+        assert [e.details["n"] for e in events] == [0, 1, 2]
+
+    asyncio.run(main())

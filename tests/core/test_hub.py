@@ -125,3 +125,49 @@ def test_redis_state_backend_is_picked_from_settings(tmp_path):
     hub = Hub(settings)
     assert isinstance(hub.state, RedisStateBackend)
     asyncio.run(hub.aclose())
+
+
+def test_each_event_loop_has_its_own_audit_writer_and_a_closed_one_is_not_reused(hub):
+    services = hub.services
+
+    async def writers():
+        first = services.audit
+        assert services.audit is first  # asked again on the same loop: the same writer
+        await services.close()
+        second = services.audit  # closed, so a new one
+        assert second is not first
+        await services.close()
+        return first
+
+    one = asyncio.run(writers())
+    two = asyncio.run(writers())
+    assert one is not two  # another loop, another writer
+
+
+def test_an_operation_whose_audit_event_is_invalid_returns_and_the_rejection_is_logged(tmp_path):
+    from connectors.audit.query import AuditQuery, list_events
+    from connectors.testing.capture import capture_logs
+    from tests.conftest import make_hub
+
+    actor = "a" * 300  # longer than an audit record holds (roles refuse it: access is off)
+    hub = make_hub(tmp_path, grants=(), enforce_access=False)
+
+    async def main():
+        async with hub.open("echo", tenant_id="acme", actor=actor) as conn:
+            assert await conn.echo("hi") == "hi"  # the audit record is built later
+        async with hub.open("echo", tenant_id="acme", actor="alice") as conn:
+            assert await conn.echo("ok") == "ok"
+        await hub.services.flush()
+        stats = hub.services.audit.stats()
+        page = await list_events(hub.services.database, AuditQuery(tenant="acme"))
+        await hub.services.close()
+        return stats, page
+
+    with capture_logs() as logs:
+        stats, page = asyncio.run(main())
+    assert (stats.recorded, stats.delivered, stats.rejected) == (2, 2, 1)
+    assert [e.event.actor for e in page.events if e.event.kind == "operation"] == ["alice"]
+    invalid = [e for e in logs if e.get("event") == "audit.event_invalid"]
+    assert len(invalid) == 1
+    assert invalid[0]["error"] == "ValueError"
+    assert "actor" in invalid[0]["message"]

@@ -262,7 +262,8 @@ class AuditEvent:
     def new(
         cls,
         *,
-        clock: Clock,
+        clock: Clock | None = None,
+        at: float | None = None,
         tenant: str,
         actor: str,
         operation: str,
@@ -280,11 +281,17 @@ class AuditEvent:
         credential_version: int | None = None,
         details: Mapping[str, object] | None = None,
     ) -> AuditEvent:
-        """A new event stamped with a fresh id and ``clock.time()`` as its UTC timestamp.
+        """A new event stamped with a fresh id and, as its UTC timestamp, ``at`` (seconds since
+        the epoch: when it happened, for an event built later) or else ``clock.time()``.
 
         An over-long ``target`` is shortened (an audit record must not fail an operation).
         """
-        now = clock.time()
+        if at is not None:
+            now = at
+        elif clock is not None:
+            now = clock.time()
+        else:
+            raise TypeError("AuditEvent.new needs a clock or the time the event happened (at=)")
         if isinstance(target, str) and len(target) > MAX_TARGET:
             target = target[: MAX_TARGET - 1] + "…"
         if (
