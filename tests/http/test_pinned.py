@@ -1,6 +1,11 @@
-"""The pinned transport: the connection goes to the vetted address, never to a second answer."""
+"""The pinned transports: the connection goes to the vetted address, never to a second answer.
+
+The behaviours both share run on each: the lean HTTP/1.1 one (``PinnedHttp1Transport``, its I/O
+seam an ``open_connection``) and httpcore2's (``PinnedTransport``, an httpcore2 backend).
+"""
 
 import asyncio
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -9,10 +14,16 @@ import httpx2
 import pytest
 
 from connectors.errors import BlockedDestination
-from connectors.http.pinned import PinnedNetworkBackend, PinnedTransport, pinned_transport_factory
+from connectors.http.pinned import (
+    PinnedHttp1Transport,
+    PinnedNetworkBackend,
+    PinnedTransport,
+    pinned_transport_factory,
+)
 from connectors.http.ssrf import SsrfGuard, SsrfPolicy
 
 FAKE_PUBLIC = "93.184.216.34"
+REFUSING = "93.184.216.35"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -51,8 +62,14 @@ class FlipResolver:
         return [FAKE_PUBLIC] if self.calls == 1 else ["127.0.0.1"]
 
 
+class TwoAnswers:
+    async def __call__(self, host):
+        return [REFUSING, FAKE_PUBLIC]
+
+
 class MappingBackend(httpcore2.AsyncNetworkBackend):
-    """Records the address it is asked to dial; maps the fake public address to the server."""
+    """Records the address it is asked to dial; maps the fake public address to the server and
+    refuses ``REFUSING``."""
 
     def __init__(self, port):
         self.port = port
@@ -68,6 +85,8 @@ class MappingBackend(httpcore2.AsyncNetworkBackend):
         socket_options=None,
     ):
         self.dialed.append((host, port))
+        if host == REFUSING:
+            raise httpcore2.ConnectError("refused")
         target = "127.0.0.1" if host == FAKE_PUBLIC else host
         return await self.inner.connect_tcp(target, self.port, timeout=timeout)
 
@@ -75,12 +94,44 @@ class MappingBackend(httpcore2.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def test_a_dns_answer_that_changes_after_the_check_cannot_redirect_the_connection(server):
+class MappingDialer:
+    """The same for the lean transport: an ``asyncio.open_connection`` that records the address
+    and the TLS name, and fails ``REFUSING`` with ``error``."""
+
+    def __init__(self, port, error=ConnectionRefusedError):
+        self.port = port
+        self.error = error
+        self.dialed: list[tuple[str, int]] = []
+        self.names: list[str | None] = []
+
+    async def __call__(self, host, port, *, ssl=None, server_hostname=None, limit):
+        self.dialed.append((host, port))
+        self.names.append(server_hostname)
+        if host == REFUSING:
+            raise self.error("refused")
+        target = "127.0.0.1" if host == FAKE_PUBLIC else host
+        return await asyncio.open_connection(target, self.port, limit=limit)
+
+
+@pytest.fixture(params=["lean", "httpcore2"])
+def pinned(request):
+    """``make(guard, port) -> (transport, recorder)`` for each kind of pinned transport."""
+
+    def make(guard, port):
+        if request.param == "lean":
+            dialer = MappingDialer(port)
+            return PinnedHttp1Transport(guard, open_connection=dialer), dialer
+        backend = MappingBackend(port)
+        return PinnedTransport(guard, network_backend=backend), backend
+
+    return make
+
+
+def test_a_dns_answer_that_changes_after_the_check_cannot_redirect_the_connection(server, pinned):
     resolver = FlipResolver()
-    backend = MappingBackend(server.server_address[1])
+    transport, recorder = pinned(SsrfGuard(resolver=resolver), server.server_address[1])
 
     async def main():
-        transport = PinnedTransport(SsrfGuard(resolver=resolver), network_backend=backend)
         async with httpx2.AsyncClient(transport=transport) as client:
             response = await client.get("http://hooks.example.com:8080/x")
             assert response.text == "pinned"
@@ -89,33 +140,32 @@ def test_a_dns_answer_that_changes_after_the_check_cannot_redirect_the_connectio
                 await client.get("http://hooks.example.com:8080/y")
 
     asyncio.run(main())
-    assert backend.dialed == [(FAKE_PUBLIC, 8080)]
+    assert recorder.dialed == [(FAKE_PUBLIC, 8080)]
     assert resolver.calls == 2
     assert server.hosts == ["hooks.example.com:8080"]  # Host header keeps the name
 
 
-def test_the_backend_refuses_connections_that_were_not_vetted():
-    async def main():
-        backend = PinnedNetworkBackend()
-        with pytest.raises(httpcore2.ConnectError, match="never resolves"):
-            await backend.connect_tcp("example.com", 80)
-        with pytest.raises(httpcore2.ConnectError):
-            await backend.connect_unix_socket("/tmp/x.sock")
-
-    asyncio.run(main())
-
-
-def test_blocked_urls_fail_before_any_connection():
-    backend = MappingBackend(1)
+def test_blocked_urls_fail_before_any_connection(pinned):
+    transport, recorder = pinned(SsrfGuard(), 1)
 
     async def main():
-        transport = PinnedTransport(SsrfGuard(), network_backend=backend)
         async with httpx2.AsyncClient(transport=transport) as client:
             with pytest.raises(BlockedDestination, match="metadata"):
                 await client.get("http://169.254.169.254/latest/meta-data/")
 
     asyncio.run(main())
-    assert backend.dialed == []
+    assert recorder.dialed == []
+
+
+def test_the_next_address_is_tried_when_the_first_refuses(server, pinned):
+    transport, recorder = pinned(SsrfGuard(resolver=TwoAnswers()), server.server_address[1])
+
+    async def main():
+        async with httpx2.AsyncClient(transport=transport) as client:
+            assert (await client.get("http://two.example/")).text == "pinned"
+
+    asyncio.run(main())
+    assert [h for h, _ in recorder.dialed] == [REFUSING, FAKE_PUBLIC]
 
 
 def test_an_allowlisted_loopback_receiver_is_reachable_and_redirects_are_not_followed(server):
@@ -131,33 +181,37 @@ def test_an_allowlisted_loopback_receiver_is_reachable_and_redirects_are_not_fol
     asyncio.run(main())
 
 
-def test_the_next_address_is_tried_when_the_first_refuses(server):
-    port = server.server_address[1]
-
-    class TwoAnswers:
-        async def __call__(self, host):
-            return ["93.184.216.35", FAKE_PUBLIC]
-
-    class Backend(MappingBackend):
-        async def connect_tcp(
-            self,
-            host,
-            port,
-            timeout=None,  # noqa: ASYNC109
-            local_address=None,
-            socket_options=None,
-        ):
-            if host == "93.184.216.35":
-                self.dialed.append((host, port))
-                raise httpcore2.ConnectError("refused")
-            return await super().connect_tcp(host, port, timeout)
-
-    backend = Backend(port)
-
+def test_connections_nothing_was_pinned_for_are_refused():
     async def main():
-        transport = PinnedTransport(SsrfGuard(resolver=TwoAnswers()), network_backend=backend)
-        async with httpx2.AsyncClient(transport=transport) as client:
-            assert (await client.get("http://two.example/")).text == "pinned"
+        backend = PinnedNetworkBackend()
+        with pytest.raises(httpcore2.ConnectError, match="never resolves"):
+            await backend.connect_tcp("example.com", 80)
+        with pytest.raises(httpcore2.ConnectError):
+            await backend.connect_unix_socket("/tmp/x.sock")
+        with pytest.raises(OSError, match="never resolves"):
+            await PinnedHttp1Transport(SsrfGuard())._dial("example.com", 80, None)
 
     asyncio.run(main())
-    assert [h for h, _ in backend.dialed] == ["93.184.216.35", FAKE_PUBLIC]
+
+
+def test_lean_tls_names_the_host_and_a_certificate_failure_is_not_retried_elsewhere():
+    dialer = MappingDialer(1, error=ssl.SSLCertVerificationError)
+
+    async def main():
+        transport = PinnedHttp1Transport(SsrfGuard(resolver=TwoAnswers()), open_connection=dialer)
+        async with httpx2.AsyncClient(transport=transport) as client:
+            with pytest.raises(httpx2.ConnectError):
+                await client.get("https://two.example/")
+
+    asyncio.run(main())
+    assert dialer.dialed == [(REFUSING, 443)]
+    assert dialer.names == ["two.example"]  # SNI and the certificate check: the URL's host
+
+
+def test_the_factory_builds_the_lean_transport_for_http1_and_httpcore2s_otherwise():
+    guard = SsrfGuard()
+    limits = httpx2.Limits()
+    assert type(pinned_transport_factory(guard)(limits=limits, http2=False)) is PinnedHttp1Transport
+    assert type(pinned_transport_factory(guard)(limits=limits, http2=True)) is PinnedTransport
+    with_backend = pinned_transport_factory(guard, network_backend=MappingBackend(1))
+    assert type(with_backend(limits=limits, http2=False)) is PinnedTransport

@@ -1,17 +1,23 @@
-"""A transport that connects only to addresses the SSRF guard vetted: DNS resolved once, pinned.
+"""Transports that connect only to addresses the SSRF guard vetted: DNS resolved once, pinned.
 
 ::
 
-    PinnedTransport.handle_async_request(request)
+    PinnedHttp1Transport / PinnedTransport .handle_async_request(request)
         guard.vet(url)            one DNS lookup, every address checked (BlockedDestination)
         pins[(host, port)] = vetted addresses        (a context variable, this request only)
-        httpcore2 pool ──▶ PinnedNetworkBackend.connect_tcp(host, port)
-                               connects to the pinned addresses; never resolves ``host``
+        a new connection for (host, port) dials the pinned addresses; ``host`` is never resolved
+
+Two of them: :class:`PinnedHttp1Transport` is the lean HTTP/1.1 transport
+(:mod:`connectors.http.transport`, a third of httpcore2's CPU per request) dialing the pinned
+addresses itself, and what :func:`pinned_transport_factory` builds for HTTP/1.1;
+:class:`PinnedTransport` is httpx2's own transport over httpcore2 with
+:class:`PinnedNetworkBackend` as its network backend, for HTTP/2 and for tests that bring an
+httpcore2 backend.
 
 The URL, and so the ``Host`` header and the TLS SNI name and certificate check, keep the original
-host name: httpcore2 calls ``start_tls(server_hostname=<url host>)`` on the stream the backend
-returns. A pooled keep-alive connection was made to a vetted address for the same origin, so
-reusing it is safe; every request is vetted again (DNS may change between retries).
+host name (``server_hostname=<url host>`` on the connection to the pinned address). A pooled
+keep-alive connection was made to a vetted address for the same origin, so reusing it is safe;
+every request is vetted again (DNS may change between retries).
 
 httpx2 has no public knob for the network backend, so :class:`PinnedTransport` builds its own
 ``httpcore2.AsyncConnectionPool`` with the pinned backend in place of the one
@@ -24,17 +30,29 @@ redirects still vets each hop here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Final
 
 import httpcore2
 import httpx2
 
 from connectors.http.ssrf import IPAddress, SsrfGuard
+from connectors.http.transport import Http1Transport
 
-__all__ = ["PinnedNetworkBackend", "PinnedTransport", "pinned_transport_factory"]
+__all__ = [
+    "OpenConnection",
+    "PinnedHttp1Transport",
+    "PinnedNetworkBackend",
+    "PinnedTransport",
+    "pinned_transport_factory",
+]
+
+#: ``asyncio.open_connection``'s shape: the I/O seam of :class:`PinnedHttp1Transport`.
+OpenConnection = Callable[..., Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
 _Pins = Mapping[tuple[str, int], tuple[IPAddress, ...]]
 _pins: Final[contextvars.ContextVar[_Pins | None]] = contextvars.ContextVar(
@@ -47,6 +65,24 @@ def _key(host: str, port: int) -> tuple[str, int]:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, port
+
+
+async def _vetted(
+    guard: SsrfGuard, request: httpx2.Request
+) -> contextlib.AbstractContextManager[None]:
+    """Vet ``request``'s URL (before any connection); the addresses stay pinned while the
+    returned context is open."""
+    target = await guard.vet(str(request.url))
+    return _pinned({_key(target.host, target.port): target.addresses})
+
+
+@contextlib.contextmanager
+def _pinned(pins: _Pins) -> Iterator[None]:
+    token = _pins.set({**(_pins.get() or {}), **pins})
+    try:
+        yield
+    finally:
+        _pins.reset(token)
 
 
 class PinnedNetworkBackend(httpcore2.AsyncNetworkBackend):
@@ -131,13 +167,60 @@ class PinnedTransport(httpx2.AsyncHTTPTransport):
         )
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        target = await self.guard.vet(str(request.url))
-        current = _pins.get() or {}
-        token = _pins.set({**current, _key(target.host, target.port): target.addresses})
-        try:
+        with await _vetted(self.guard, request):
             return await super().handle_async_request(request)
-        finally:
-            _pins.reset(token)
+
+
+class PinnedHttp1Transport(Http1Transport):
+    """The lean HTTP/1.1 transport, vetting every request with ``guard`` and dialing only the
+    addresses it vetted (in their order, the next when one refuses).
+
+    Raises :class:`~connectors.errors.BlockedDestination` (before any connection) for a refused
+    URL, and :class:`~connectors.errors.ConnectionFailed` when the host does not resolve.
+    ``open_connection`` (``asyncio.open_connection``'s signature) is the I/O seam for tests.
+    """
+
+    def __init__(
+        self,
+        guard: SsrfGuard,
+        *,
+        limits: httpx2.Limits = httpx2.Limits(),  # noqa: B008 - immutable value
+        verify: ssl.SSLContext | bool = True,
+        open_connection: OpenConnection | None = None,
+    ) -> None:
+        super().__init__(limits=limits, verify=verify)
+        self.guard = guard
+        self._open_connection: OpenConnection = open_connection or asyncio.open_connection
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        with await _vetted(self.guard, request):
+            return await super().handle_async_request(request)
+
+    async def _dial(
+        self, host: str, port: int, context: ssl.SSLContext | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        pins = _pins.get()
+        addresses = None if pins is None else pins.get(_key(host, port))
+        if not addresses:
+            raise OSError(
+                f"no vetted address for {host}:{port}; the pinned transport never resolves names"
+            )
+        last: OSError | None = None
+        for address in addresses:
+            try:
+                return await self._open_connection(
+                    str(address),
+                    port,
+                    ssl=context,
+                    server_hostname=host if context is not None else None,
+                    limit=self._max_head,
+                )
+            except ssl.SSLError:
+                raise  # the certificate is the host's: another address changes nothing
+            except OSError as exc:
+                last = exc
+        assert last is not None
+        raise last
 
 
 def pinned_transport_factory(
@@ -145,25 +228,34 @@ def pinned_transport_factory(
     *,
     verify: ssl.SSLContext | bool = True,
     network_backend: httpcore2.AsyncNetworkBackend | None = None,
+    open_connection: OpenConnection | None = None,
 ) -> _Factory:
-    """A :class:`~connectors.http.TransportFactory` building :class:`PinnedTransport`\\ s."""
-    return _Factory(guard, verify, network_backend)
+    """A :class:`~connectors.http.TransportFactory` building pinned transports: the lean
+    :class:`PinnedHttp1Transport` for HTTP/1.1, :class:`PinnedTransport` for HTTP/2 or when an
+    httpcore2 ``network_backend`` is given."""
+    return _Factory(guard, verify, network_backend, open_connection)
 
 
 class _Factory:
-    __slots__ = ("_backend", "_guard", "_verify")
+    __slots__ = ("_backend", "_guard", "_open", "_verify")
 
     def __init__(
         self,
         guard: SsrfGuard,
         verify: ssl.SSLContext | bool,
         backend: httpcore2.AsyncNetworkBackend | None,
+        open_connection: OpenConnection | None,
     ) -> None:
         self._guard = guard
         self._verify = verify
         self._backend = backend
+        self._open = open_connection
 
     def __call__(self, *, limits: httpx2.Limits, http2: bool) -> httpx2.AsyncBaseTransport:
+        if not http2 and self._backend is None:
+            return PinnedHttp1Transport(
+                self._guard, limits=limits, verify=self._verify, open_connection=self._open
+            )
         return PinnedTransport(
             self._guard,
             limits=limits,

@@ -322,13 +322,7 @@ class Http1Transport(httpx2.AsyncBaseTransport):
         context = self._ssl_context() if scheme == "https" else None
         try:
             async with asyncio.timeout(seconds):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=context,
-                    server_hostname=host if context is not None else None,
-                    limit=self._max_head,
-                )
+                reader, writer = await self._dial(host, port, context)
         except TimeoutError as exc:
             raise httpx2.ConnectTimeout(
                 f"timed out connecting to {host}:{port}", request=request
@@ -338,6 +332,18 @@ class Http1Transport(httpx2.AsyncBaseTransport):
                 f"could not connect to {host}:{port}: {exc}", request=request
             ) from exc
         return _Connection(key, reader, writer)
+
+    async def _dial(
+        self, host: str, port: int, context: ssl.SSLContext | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to ``host`` (TLS for ``host`` if ``context``); a subclass may dial elsewhere."""
+        return await asyncio.open_connection(
+            host,
+            port,
+            ssl=context,
+            server_hostname=host if context is not None else None,
+            limit=self._max_head,
+        )
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

@@ -10,6 +10,7 @@ import pytest
 from connectors.adapters.webhook.endpoints import Endpoint
 from connectors.adapters.webhook.sender import CachingResolver, ProbeCachingBackend, WebhookSender
 from connectors.clock import FakeClock, system_clock
+from connectors.http.pinned import PinnedHttp1Transport, PinnedTransport
 from connectors.observability.redaction import redact_text
 
 
@@ -166,5 +167,24 @@ def test_a_pooled_connection_the_server_closed_is_replaced_not_used():
             await sender.aclose()
             server.close()
             await server.wait_closed()
+
+    run(main())
+
+
+def test_deliveries_go_through_the_lean_pinned_transport_unless_an_httpcore2_backend_is_given():
+    endpoint = Endpoint("ep", "acme", "https://hooks.example.com/wh", ("x",))
+
+    async def main():
+        lean = WebhookSender(clock=system_clock, timeout=5, redact=redact_text)
+        backend = ProbeCachingBackend()
+        core = WebhookSender(
+            clock=system_clock, timeout=5, redact=redact_text, network_backend=backend
+        )
+        try:
+            assert type(lean._client(endpoint)[0]._transport) is PinnedHttp1Transport
+            assert type(core._client(endpoint)[0]._transport) is PinnedTransport
+        finally:
+            await lean.aclose()
+            await core.aclose()
 
     run(main())

@@ -3,11 +3,14 @@
 One :class:`WebhookSender` per delivery service keeps one pooled ``httpx2.AsyncClient`` per SSRF
 policy (an endpoint's allowlist): every endpoint origin under that policy reuses the client's
 keep-alive connections. Each request is still vetted (:class:`~connectors.http.pinned.
-PinnedTransport`: every resolved address checked, the connection pinned to them); what is cached
-is the DNS answer, per host for ``dns_ttl`` seconds (:class:`CachingResolver`), never the verdict,
-so a cached answer is checked against the endpoint's policy on every request like a fresh one.
+PinnedHttp1Transport`, the lean HTTP/1.1 transport: every resolved address checked, the
+connection pinned to them); what is cached is the DNS answer, per host for ``dns_ttl`` seconds
+(:class:`CachingResolver`), never the verdict, so a cached answer is checked against the
+endpoint's policy on every request like a fresh one.
 
-httpcore2 probes every idle pooled connection ("has the server closed it?") each time a request
+Given an httpcore2 ``network_backend`` (an I/O seam), the sender uses
+:class:`~connectors.http.pinned.PinnedTransport` over httpcore2 instead. httpcore2 probes every
+idle pooled connection ("has the server closed it?") each time a request
 enters or leaves the pool, and its AnyIO stream finds the socket for that probe by building
 AnyIO's whole attribute map (``getpeername`` included) per call: with a delivery worker's idle
 keep-alive connections that cost more CPU than the request itself. :class:`ProbeCachingBackend`
@@ -29,7 +32,7 @@ import httpx2
 from connectors.adapters.webhook.endpoints import Endpoint
 from connectors.clock import Clock
 from connectors.errors import BlockedDestination, ConnectorError
-from connectors.http.pinned import PinnedTransport
+from connectors.http.pinned import PinnedHttp1Transport, PinnedTransport
 from connectors.http.ssrf import Resolver, SsrfGuard, system_resolver
 from connectors.resilience.retry import parse_retry_after
 
@@ -177,7 +180,7 @@ class WebhookSender:
     """POSTs signed bodies to endpoints and classifies the answers.
 
     ``transport`` replaces the pinned transport (tests only: URLs are still vetted, the
-    connection is not pinned); ``network_backend`` is the pinned transport's I/O seam.
+    connection is not pinned); ``network_backend`` makes it httpcore2's, over that backend.
     """
 
     def __init__(
@@ -196,7 +199,7 @@ class WebhookSender:
         self.clock = clock
         self.timeout = timeout
         self.resolver = CachingResolver(resolver or system_resolver, clock=clock, ttl=dns_ttl)
-        self._backend = ProbeCachingBackend(network_backend)
+        self._backend = None if network_backend is None else ProbeCachingBackend(network_backend)
         self._transport = transport
         self._redact = redact
         self._gone_is_final = gone_is_final
@@ -211,9 +214,13 @@ class WebhookSender:
         if found is not None:
             return found
         guard = SsrfGuard(endpoint.policy, resolver=self.resolver)
-        transport = self._transport or PinnedTransport(
-            guard, limits=self._limits, network_backend=self._backend
-        )
+        transport: httpx2.AsyncBaseTransport
+        if self._transport is not None:
+            transport = self._transport
+        elif self._backend is not None:
+            transport = PinnedTransport(guard, limits=self._limits, network_backend=self._backend)
+        else:
+            transport = PinnedHttp1Transport(guard, limits=self._limits)
         client = httpx2.AsyncClient(
             transport=transport,
             follow_redirects=False,
