@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Never, TypeVar, cast
 
 from connectors.audit.events import AuditEvent, Redactor
 from connectors.audit.sinks import AuditSink
@@ -45,8 +45,9 @@ from connectors.errors import LifecycleError
 __all__ = ["AuditWriter", "WriterStats"]
 
 T = TypeVar("T")
-#: A queued event: built already, or the function that builds it and its argument.
-_Queued = AuditEvent | tuple[Callable[[Any], AuditEvent], Any]
+#: A queued event: built already, or the function that builds it and its argument (a build
+#: function of any argument type: ``Never`` is the one every such function accepts).
+_Queued = AuditEvent | tuple[Callable[[Never], AuditEvent], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +347,7 @@ class AuditWriter:
             return item
         build, arg = item
         try:
-            return build(arg)
+            return cast("Callable[[object], AuditEvent]", build)(arg)  # queued with its arg
         except Exception as exc:
             self._rejected += 1
             if self._on_invalid is not None:
