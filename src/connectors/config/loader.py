@@ -6,6 +6,8 @@
          ──migrations──▶ current schema (positions follow renamed keys)
          ──find_refs──▶ every ``${...}`` checked for syntax, never resolved
          ──pydantic──▶ ConnectorDefinition; each error mapped back to its YAML node
+                       (:mod:`connectors.config.validation`, with the positions of
+                       :mod:`connectors.config.source`)
 
 Every problem is a :class:`~connectors.errors.DefinitionError` naming file, line and column with a
 hint (an unknown key gets "did you mean"); all problems of a file are reported together in a
@@ -16,24 +18,20 @@ errors (PyYAML would silently keep the last one).
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import importlib.metadata
 import os
-import re
-import types
-import typing
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any, Final, Literal, TypeVar, get_args, get_origin
+from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from connectors.config.definition import SCHEMA_VERSION, ConnectorDefinition
 from connectors.config.migrations import Change, MigrationError, migrate
+from connectors.config.source import Location, Path, SourceMap, dotted
+from connectors.config.validation import DefinitionErrors, validate_model
 from connectors.errors import DefinitionError
 from connectors.observability.logging import get_logger
 from connectors.secrets.refs import MalformedReference, find_refs
@@ -56,95 +54,9 @@ __all__ = [
     "validate_model",
 ]
 
-Path = tuple[str | int, ...]
-M = TypeVar("M", bound=BaseModel)
-
 _log = get_logger("connectors.config")
 _MAX_DEPTH: Final = 64
-_SCHEMA_HINT: Final = "see `connectors schema` for the accepted fields"
 _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    """A 1-based line and column, and the 0-based character index in the text."""
-
-    line: int
-    column: int
-    index: int
-
-
-class DefinitionErrors(DefinitionError):
-    """Several problems in one file (or set of files); ``problems`` holds one error each.
-
-    ``str()`` is one line per problem, sorted by position, as ``connectors validate`` prints.
-    """
-
-    def __init__(self, problems: Sequence[DefinitionError]) -> None:
-        ordered = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
-        super().__init__("\n".join(str(p) for p in ordered))
-        self.problems: tuple[DefinitionError, ...] = tuple(ordered)
-        first = ordered[0] if ordered else None
-        self.file = first.file if first else None
-        self.line = first.line if first else None
-        self.column = first.column if first else None
-        self.hint = None
-
-
-@dataclass(slots=True)
-class SourceMap:
-    """Where each value (and each mapping key) of a document is in its text."""
-
-    file: str
-    text: str
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)  # [start, end) indexes
-    keys: dict[Path, int] = field(default_factory=dict)
-    _lines: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lines = [0] + [i + 1 for i, ch in enumerate(self.text) if ch == "\n"]
-
-    def at_index(self, index: int) -> Location:
-        line = bisect.bisect_right(self._lines, index) - 1
-        return Location(line + 1, index - self._lines[line] + 1, index)
-
-    def value(self, path: Path) -> Location:
-        """The position of the value at ``path``, else of its nearest known ancestor."""
-        for n in range(len(path), -1, -1):
-            span = self.values.get(path[:n])
-            if span is not None:
-                return self.at_index(span[0])
-        return Location(1, 1, 0)
-
-    def key(self, path: Path) -> Location:
-        """The position of the key naming ``path`` (falls back to :meth:`value`)."""
-        index = self.keys.get(path)
-        return self.at_index(index) if index is not None else self.value(path)
-
-    def error(
-        self, path: Path, message: str, hint: str | None, *, key: bool = False
-    ) -> DefinitionError:
-        where = self.key(path) if key else self.value(path)
-        return DefinitionError(
-            message, file=self.file, line=where.line, column=where.column, hint=hint
-        )
-
-    def in_value(self, path: Path, value: str, offset: int) -> Location:
-        """The position of ``value[offset]`` in the source of the scalar at ``path``."""
-        span = self.values.get(path)
-        if span is None:
-            return self.value(path)
-        raw = self.text[span[0] : span[1]]
-        needle = value[offset:].split("\n", 1)[0][:40]
-        found = raw.find(needle) if needle else -1
-        return self.at_index(span[0] + (found if found >= 0 else 0))
-
-    def move(self, old: Path, new: Path) -> None:
-        """Follow a migration: entries under ``old`` now live under ``new``."""
-        for path in [p for p in self.values if p[: len(old)] == old]:
-            self.values[new + path[len(old) :]] = self.values.pop(path)
-        for path in [p for p in self.keys if p[: len(old)] == old]:
-            self.keys[new + path[len(old) :]] = self.keys.pop(path)
 
 
 # --- parsing --------------------------------------------------------------------------------------
@@ -290,200 +202,6 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.ScalarNode, path: Path, smap: So
         ) from None
 
 
-# --- validation -----------------------------------------------------------------------------------
-
-
-def validate_model(model: type[M], data: object, smap: SourceMap, base: Path = ()) -> M:
-    """Validate ``data`` (found at ``base`` in the document) as ``model``, or raise
-    :class:`DefinitionErrors` with each pydantic error placed on its YAML node."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [_problem(model, e, smap, base) for e in exc.errors(include_url=False)]
-        raise DefinitionErrors(_dedupe(problems)) from None
-
-
-def _dedupe(problems: Iterable[DefinitionError]) -> list[DefinitionError]:
-    seen: dict[str, DefinitionError] = {}
-    for problem in problems:
-        seen.setdefault(str(problem), problem)
-    return list(seen.values())
-
-
-#: Fields the user may have written under another key (``type: x@^1`` sets adapter_version).
-_WRITTEN_AS: Final = {"adapter_version": "type"}
-_BACKTICKED: Final = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*)`")
-
-
-def _real_path(loc: Sequence[str | int], smap: SourceMap, base: Path, message: str = "") -> Path:
-    """The document path of a pydantic ``loc``: union tags and the like are skipped. A
-    model-level error (empty ``loc``) points at the first `key` its message names."""
-    path: Path = base
-    for part in loc:
-        candidate = (*path, part)
-        if candidate not in smap.values and isinstance(part, str) and part in _WRITTEN_AS:
-            candidate = (*path, _WRITTEN_AS[part])
-        if candidate in smap.values or candidate in smap.keys:
-            path = candidate
-    if not loc:
-        for key in _BACKTICKED.findall(message):
-            if (*base, key) in smap.keys:
-                return (*base, key)
-    return path
-
-
-def _dotted(path: Path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "(top level)"
-
-
-def _problem(
-    model: type[BaseModel], error: ErrorDetails, smap: SourceMap, base: Path
-) -> DefinitionError:
-    loc = tuple(error["loc"])
-    kind = error["type"]
-    ctx: dict[str, Any] = dict(error.get("ctx") or {})
-    path = _real_path(loc, smap, base, str(ctx.get("error", "")))
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        where = (*path, key) if path[-1:] != (key,) else path
-        allowed = _allowed_keys(model, loc[:-1])
-        close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = (
-            f"did you mean {close[0]!r}?"
-            if close
-            else f"allowed keys here: {', '.join(allowed)}"
-            if allowed
-            else _SCHEMA_HINT
-        )
-        parent = _dotted(where[:-1])
-        return smap.error(where, f"unknown key {key!r} in {parent}", hint, key=True)
-    if kind == "missing":
-        key = str(loc[-1])
-        parent = _dotted(path)
-        return smap.error(path, f"missing required key {key!r} in {parent}", f"add `{key}:` here")
-    name = _dotted(path)
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        tag = ctx.get("discriminator", "").strip("'")
-        expected = ctx.get("expected_tags") or ", ".join(
-            repr(t) for t in _union_tags(model, loc, tag)
-        )
-        if kind == "union_tag_not_found":
-            return smap.error(path, f"{name} needs a `{tag}`", f"set `{tag}:` to one of {expected}")
-        return smap.error(
-            (*path, tag),
-            f"unknown {tag} {ctx.get('tag')!r} in {name}",
-            f"use one of {expected}",
-        )
-    if kind == "literal_error":
-        return smap.error(path, f"{name}: {error['msg']}", "use one of the listed values")
-    if kind in ("value_error", "assertion_error"):
-        message = str(ctx.get("error", error["msg"]))
-        lead = f"{name}: " if path != base else ""
-        return smap.error(path, f"{lead}{message}", _value_hint(message))
-    hint = _type_hints().get(kind.split("_", 1)[0], _SCHEMA_HINT)
-    return smap.error(path, f"{name}: {error['msg']}", hint)
-
-
-def _value_hint(message: str) -> str:
-    if "no parameter" in message:
-        return "declare it under the operation's `params:`"
-    if "reference" in message:
-        return "store the value with `connectors credentials set` and write ${secret:NAME}"
-    if "version range" in message or "semantic version" in message:
-        return "see docs/templates.md#versions"
-    return _SCHEMA_HINT
-
-
-def _type_hints() -> dict[str, str]:
-    return {
-        "int": "write a whole number",
-        "float": "write a number",
-        "bool": "write true or false",
-        "string": "write a string (quote it if YAML reads it as something else)",
-        "dict": "write a mapping (key: value lines)",
-        "list": "write a list ('- item' lines or [a, b])",
-        "greater": "raise the value",
-        "less": "lower the value",
-        "too": "check the number of items or characters",
-    }
-
-
-def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """The keys accepted at ``loc`` (by alias), found by walking the model's annotations."""
-    current: object = model
-    parts = list(loc)
-    while parts:
-        part = parts.pop(0)
-        current = _descend(current, part)
-        if current is None:
-            return []
-    model_cls = _as_model(current)
-    if model_cls is None:
-        return []
-    return sorted(f.alias or name for name, f in model_cls.model_fields.items())
-
-
-def _union_tags(model: type[BaseModel], loc: Sequence[str | int], tag: str) -> list[object]:
-    current: object = model
-    for part in loc:
-        current = _descend(current, part)
-        if current is None:
-            return []
-    current = _strip(current)
-    tags: list[object] = []
-    for member in get_args(current):
-        member_cls = _as_model(member)
-        info = member_cls.model_fields.get(tag) if member_cls is not None else None
-        if info is not None and get_origin(info.annotation) is Literal:
-            tags.extend(get_args(info.annotation))
-    return tags
-
-
-def _as_model(annotation: object) -> type[BaseModel] | None:
-    annotation = _strip(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return None
-
-
-def _strip(annotation: object) -> object:
-    while get_origin(annotation) is typing.Annotated:
-        annotation = get_args(annotation)[0]
-    args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        return _strip(args[0])
-    return annotation
-
-
-def _descend(annotation: object, part: str | int) -> object:
-    annotation = _strip(annotation)
-    model_cls = _as_model(annotation)
-    if model_cls is not None:
-        for name, info in model_cls.model_fields.items():
-            if part in (name, info.alias):
-                return info.annotation
-        return None
-    origin = get_origin(annotation)
-    if origin in (list, Sequence, tuple) and isinstance(part, int):
-        return get_args(annotation)[0]
-    if origin in (dict, Mapping):
-        return get_args(annotation)[1]
-    if origin in (typing.Union, types.UnionType):
-        # A tagged union: ``part`` is the tag (pydantic puts it in ``loc``).
-        for member in get_args(annotation):
-            member_cls = _as_model(member)
-            if member_cls is None:
-                continue
-            for info in member_cls.model_fields.values():
-                if get_origin(info.annotation) is Literal and part in get_args(info.annotation):
-                    return member_cls
-        return None
-    return None
-
-
 # --- references -----------------------------------------------------------------------------------
 
 
@@ -507,7 +225,7 @@ def check_references(data: object, smap: SourceMap, base: Path = ()) -> list[Def
                 where = smap.in_value(path, value, exc.offset)
                 problems.append(
                     DefinitionError(
-                        f"{_dotted(path)}: {exc.reason}",
+                        f"{dotted(path)}: {exc.reason}",
                         file=smap.file,
                         line=where.line,
                         column=where.column,
@@ -523,7 +241,7 @@ def check_references(data: object, smap: SourceMap, base: Path = ()) -> list[Def
                 where = smap.in_value(path, value, match.start)
                 problems.append(
                     DefinitionError(
-                        f"{_dotted(path)}: unknown reference scheme {scheme!r}",
+                        f"{dotted(path)}: unknown reference scheme {scheme!r}",
                         file=smap.file,
                         line=where.line,
                         column=where.column,

@@ -5,18 +5,14 @@
 - :mod:`~connectors.rotation.rotators` — the :class:`Rotator` protocol, the registry (entry-point
   group ``connectors.rotators``), generated secrets;
 - :mod:`~connectors.rotation.engine` — rotate, verify, commit or roll back, revoke the old value;
+- :mod:`~connectors.rotation.verification` — whether a new credential works (the connector's
+  health check);
 - :mod:`~connectors.rotation.jobs` — the job functions; :mod:`~connectors.rotation.scheduler` —
   the periodic scheduler;
 - :mod:`~connectors.rotation.emulated` — rotators for the emulators' admin APIs (tests, demos).
 """
 
-from connectors.rotation.engine import (
-    HubVerifier,
-    RotationEngine,
-    RotationResult,
-    Verification,
-    Verifier,
-)
+from connectors.rotation.engine import RotationEngine, RotationResult
 from connectors.rotation.policy import RotationKind, RotationPolicy, previous_field
 from connectors.rotation.rotators import (
     GeneratedSecretRotator,
@@ -26,6 +22,7 @@ from connectors.rotation.rotators import (
 )
 from connectors.rotation.scheduler import PeriodicScheduler, ProbeSchedule
 from connectors.rotation.store import PolicyStore, StoredPolicy
+from connectors.rotation.verification import HubVerifier, Verification, Verifier
 
 __all__ = [
     "GeneratedSecretRotator",

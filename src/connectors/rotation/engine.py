@@ -31,11 +31,11 @@ from connectors.auth.stores import TOKEN_FIELD
 from connectors.clock import Clock, system_clock
 from connectors.errors import Conflict, ConnectorError, CredentialMissing
 from connectors.jobs.queue import JobQueue
-from connectors.observability.health import HealthStatus
 from connectors.observability.logging import get_logger
 from connectors.rotation.policy import RotationPolicy, previous_field
 from connectors.rotation.rotators import RotationRequest, Rotator, RotatorRegistry
 from connectors.rotation.store import PolicyStore
+from connectors.rotation.verification import HubVerifier, Verification, Verifier
 from connectors.secrets.credential import Credential, JSONValue
 from connectors.secrets.secret import Secret
 from connectors.secrets.store import CredentialStore
@@ -44,15 +44,7 @@ from connectors.state.base import StateBackend
 if TYPE_CHECKING:
     from connectors.hub import Hub
 
-__all__ = [
-    "REVOKE_JOB",
-    "AuditSink",
-    "HubVerifier",
-    "RotationEngine",
-    "RotationResult",
-    "Verification",
-    "Verifier",
-]
+__all__ = ["REVOKE_JOB", "AuditSink", "RotationEngine", "RotationResult"]
 
 #: The job that ends a grace window.
 REVOKE_JOB: Final = "rotation.revoke_old"
@@ -65,44 +57,6 @@ class AuditSink(Protocol):
     """Where rotation events go (``HubServices`` and ``AuditWriter`` are sinks)."""
 
     def record(self, event: AuditEvent) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    """The verdict on a new credential; ``detail`` is a short reason, never a value."""
-
-    ok: bool
-    detail: str = ""
-
-
-class Verifier(Protocol):
-    """Checks that a tenant's credential works, as the connector would use it."""
-
-    async def verify(self, tenant: str, policy: RotationPolicy) -> Verification: ...
-
-
-class HubVerifier:
-    """Opens the policy's connector for the tenant and runs its ``health_check()``.
-
-    Healthy or degraded passes; unhealthy, unknown or an exception fails.
-    """
-
-    def __init__(self, hub: Hub, *, actor: str = "rotation") -> None:
-        self.hub = hub
-        self.actor = actor
-
-    async def verify(self, tenant: str, policy: RotationPolicy) -> Verification:
-        if policy.connector is None:
-            return Verification(True, "no connector to probe")
-        try:
-            async with self.hub.open(policy.connector, tenant_id=tenant, actor=self.actor) as conn:
-                health = await conn.health_check()
-        except ConnectorError as exc:
-            return Verification(False, f"{exc.code}: connecting failed")
-        if health.status in (HealthStatus.HEALTHY, HealthStatus.DEGRADED):
-            return Verification(True, health.status.value)
-        failing = [c.name for c in health.checks if c.status is not HealthStatus.HEALTHY]
-        return Verification(False, f"{health.status.value}: {', '.join(failing) or 'no checks'}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,9 @@ from connectors.errors import (
     CredentialMissing,
     ServiceUnavailable,
 )
-from connectors.rotation.engine import Verification
 from connectors.rotation.policy import RotationPolicy
 from connectors.rotation.rotators import RotationRequest
+from connectors.rotation.verification import Verification
 from connectors.secrets.secret import Secret
 
 if TYPE_CHECKING:

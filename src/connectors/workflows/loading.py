@@ -6,15 +6,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 
-from connectors.config.loader import (
-    DefinitionErrors,
-    Path,
-    SourceMap,
-    check_references,
-    parse_document,
-    read_text,
-    validate_model,
-)
+from connectors.config.loader import check_references, parse_document, read_text
+from connectors.config.source import Path, SourceMap
+from connectors.config.validation import DefinitionErrors, validate_model
 from connectors.errors import DefinitionError
 from connectors.workflows.models import Workflow
 from connectors.workflows.rendering import check_template
