@@ -58,14 +58,8 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.exceptions import (
-    BusyLoadingError,
-    MaxConnectionsError,
-    ReadOnlyError,
     RedisError,
-    ResponseError,
 )
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from connectors.clock import Clock, system_clock
 from connectors.errors import ServiceUnavailable
@@ -82,6 +76,7 @@ from connectors.state.base import (
 )
 from connectors.state.memory import MemoryStateBackend
 from connectors.state.redis_replies import (
+    is_outage,
     parse_bool,
     parse_decision,
     parse_float,
@@ -90,6 +85,7 @@ from connectors.state.redis_replies import (
     parse_optional_int,
     parse_permit,
     parse_transition,
+    pool_exhausted,
     text,
 )
 from connectors.state.redis_wire import ScriptClient, bulk, connect, script_named
@@ -106,8 +102,6 @@ R = TypeVar("R")
 #: Bound on the per-backend caches of encoded arguments (cleared when full).
 _CACHE_LIMIT: Final = 4096
 _HUGE: Final = "1e308"  # stands for an infinite bound inside Lua
-#: Error replies that mean "cannot serve now" rather than "your script is wrong".
-_OUTAGE_REPLIES: Final = ("OOM", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "READONLY")
 
 
 def _num(value: float) -> str:
@@ -269,12 +263,12 @@ class RedisStateBackend:
     ) -> R:
         """A script could not run: a full pool is local overload (``ServiceUnavailable``), an
         outage goes to the outage policy, anything else (a bug) propagates."""
-        if isinstance(exc, MaxConnectionsError | RedisConnectionError) and _pool_exhausted(exc):
+        if pool_exhausted(exc):
             raise ServiceUnavailable(
                 f"every Redis connection of this process is busy, so {operation} cannot run",
                 hint="raise max_connections of the Redis state backend",
             ) from exc
-        if not _is_outage(exc):
+        if not is_outage(exc):
             raise exc
         self._went_down(exc)
         return await self._unavailable(operation, local, exc)
@@ -590,22 +584,3 @@ class RedisStateBackend:
             lambda b: b.counter_get(key, now=now),
             parse_int,
         )
-
-
-# --- replies --------------------------------------------------------------------------------
-
-
-def _pool_exhausted(exc: BaseException) -> bool:
-    """Every connection of the pool is busy (local overload), which is not a Redis outage."""
-    return isinstance(exc, MaxConnectionsError) or str(exc).startswith("No connection available")
-
-
-def _is_outage(exc: BaseException) -> bool:
-    """Whether ``exc`` says Redis cannot serve us now (rather than a bug in a script or call)."""
-    if isinstance(
-        exc, OSError | RedisConnectionError | RedisTimeoutError | BusyLoadingError | ReadOnlyError
-    ):
-        return True
-    if isinstance(exc, ResponseError):
-        return str(exc).startswith(_OUTAGE_REPLIES)
-    return False

@@ -1,4 +1,5 @@
-"""Decoding the replies of the Redis state scripts into the state protocol's values.
+"""Decoding the replies of the Redis state scripts into the state protocol's values, and telling
+a Redis outage from a local overload or a bug.
 
 Each script answers in the smallest shape Redis can send (the hot GCRA decision answers the
 integer 0 for "admitted now"); these functions turn those replies into
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from redis.exceptions import BusyLoadingError, MaxConnectionsError, ReadOnlyError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from connectors.state.base import (
     BreakerPermit,
     BreakerState,
@@ -18,6 +23,7 @@ from connectors.state.base import (
 )
 
 __all__ = [
+    "is_outage",
     "parse_bool",
     "parse_decision",
     "parse_float",
@@ -26,10 +32,13 @@ __all__ = [
     "parse_optional_int",
     "parse_permit",
     "parse_transition",
+    "pool_exhausted",
     "text",
 ]
 
 ADMIT_NOW: Final = RateDecision(admitted=True, wait=0.0)
+#: Error replies that mean "cannot serve now" rather than "your script is wrong".
+_OUTAGE_REPLIES: Final = ("OOM", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "READONLY")
 
 
 def text(value: bytes | str) -> str:
@@ -94,3 +103,21 @@ def parse_bool(reply: object) -> bool:
 
 def parse_none(reply: object) -> None:
     return None
+
+
+def pool_exhausted(exc: BaseException) -> bool:
+    """Every connection of the pool is busy (local overload), which is not a Redis outage."""
+    if not isinstance(exc, MaxConnectionsError | RedisConnectionError):
+        return False
+    return isinstance(exc, MaxConnectionsError) or str(exc).startswith("No connection available")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis cannot serve us now (rather than a bug in a script or call)."""
+    if isinstance(
+        exc, OSError | RedisConnectionError | RedisTimeoutError | BusyLoadingError | ReadOnlyError
+    ):
+        return True
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_OUTAGE_REPLIES)
+    return False
