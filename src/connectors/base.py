@@ -134,6 +134,9 @@ class ConnectorRuntime:
     tokens: TokenManager | None = None
     #: The Hub's token manager, built on first use (it needs the credential store).
     token_provider: Callable[[], TokenManager] | None = None
+    #: The stored credential the settings named when the connector connected, and its version
+    #: then (``None`` if unreadable): set by the Hub, carried by every operation's audit record.
+    credential: tuple[str, int | None] | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     def token_manager(self) -> TokenManager:

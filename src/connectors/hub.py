@@ -203,9 +203,15 @@ class Hub:
         runtime.extras["audit"] = self.services
         # Connecting checks compatibility first (versions, credentials, scopes), with the same
         # messages as `connectors check`.
-        runtime.resolve_settings = checked_resolver(
-            self, name, definition, tenant_id, runtime.resolve_settings
-        )
+        checked = checked_resolver(self, name, definition, tenant_id, runtime.resolve_settings)
+
+        async def resolve(raw: Mapping[str, object]) -> Mapping[str, object]:
+            values = await checked(raw)
+            # Which stored credential this instance holds, for its operations' audit records.
+            runtime.credential = await self.services.credential_in_use(tenant_id, raw)
+            return values
+
+        runtime.resolve_settings = resolve
         return adapter(runtime)
 
     @property

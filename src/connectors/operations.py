@@ -327,6 +327,7 @@ def _finish(
     rt.metrics.operation(conn.instance_name, ctx.tenant, info.name, outcome, duration)
     rt.health.record(error is None, duration, code)
     if rt.audit is not None:
+        credential = rt.credential
         rt.audit.record_operation(
             OperationOutcome(
                 connector=conn.instance_name,
@@ -344,6 +345,8 @@ def _finish(
                 status=scope.status
                 if error is None
                 else getattr(error, "status", None) or scope.status,
+                credential_name=None if credential is None else credential[0],
+                credential_version=None if credential is None else credential[1],
             )
         )
     logger = conn._log

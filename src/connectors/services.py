@@ -28,10 +28,12 @@ from connectors.auth.stores import CredentialTokenStore, StateLockProvider
 from connectors.base import OperationOutcome
 from connectors.clock import Clock
 from connectors.config.settings import Settings
+from connectors.errors import ConnectorError
 from connectors.observability.logging import get_logger
 from connectors.observability.redaction import redact_text
 from connectors.secrets.credential import ChangeEvent
 from connectors.secrets.crypto import MasterKeyring
+from connectors.secrets.refs import MalformedReference, find_refs
 from connectors.secrets.resolvers import ResolverRegistry
 from connectors.secrets.secret import Secret
 from connectors.secrets.store import CredentialStore
@@ -251,6 +253,22 @@ class HubServices:
 
         return resolve
 
+    async def credential_in_use(
+        self, tenant: str, settings: Mapping[str, object]
+    ) -> tuple[str, int | None] | None:
+        """The stored credential a connector's ``settings`` name (its ``oauth_credential``, else
+        the first ``${secret:NAME}`` reference) with its version now, ``None`` as the version if
+        it cannot be read; ``None`` if they name none. For its operations' audit records."""
+        name = settings.get("oauth_credential")
+        if not (isinstance(name, str) and name):
+            name = _first_stored(settings)
+        if name is None:
+            return None
+        try:
+            return name, (await self.credentials.get(tenant, name)).version
+        except ConnectorError:  # missing, or no store (no master key): the name still says which
+            return name, None
+
     # --- audit hooks ----------------------------------------------------------------------------
 
     def record_operation(self, outcome: OperationOutcome) -> None:
@@ -375,6 +393,27 @@ def _has_refs(value: object) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_refs(v) for v in value)
     return False
+
+
+def _first_stored(value: object) -> str | None:
+    """The name of the first ``${secret:NAME}`` reference in ``value`` (strings, mappings and
+    lists, in order), if any."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return None
+        try:
+            refs = find_refs(value)
+        except MalformedReference:
+            return None
+        return next((m.ref.path for m in refs if m.ref.scheme == "secret"), None)
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            found = _first_stored(item)
+            if found is not None:
+                return found
+    return None
 
 
 class _LazyStore:

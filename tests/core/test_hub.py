@@ -171,3 +171,71 @@ def test_an_operation_whose_audit_event_is_invalid_returns_and_the_rejection_is_
     assert len(invalid) == 1
     assert invalid[0]["error"] == "ValueError"
     assert "actor" in invalid[0]["message"]
+
+
+def _dev_hub(tmp_path):
+    """An echo Hub whose credential store works (dev mode: a local key file)."""
+    from connectors.registry import AdapterRegistry
+    from tests.conftest import EchoConnector, echo_transport
+
+    registry = AdapterRegistry(discover=False, builtins={})
+    registry.register(EchoConnector)
+    return Hub(
+        Settings.load({}, data_dir=tmp_path / "data", dev_mode=True),
+        registry=registry,
+        transports={"echo": echo_transport()},
+        enforce_access=False,
+    )
+
+
+def test_operation_audit_records_name_the_stored_credential_and_its_version(tmp_path):
+    from connectors.audit.query import AuditQuery, list_events
+
+    hub = _dev_hub(tmp_path)
+    keyed = {"api_key": "${secret:echo-key#token}", "region": "eu"}
+
+    async def run(settings):
+        async with hub.open("echo", tenant_id="acme", actor="alice", settings=settings) as conn:
+            await conn.echo("hi")
+
+    async def main():
+        await hub.start()
+        store = hub.services.credentials
+        await store.put("acme", "echo-key", {"token": "first-value"}, actor="alice")
+        await run(keyed)
+        await store.put("acme", "echo-key", {"token": "second-value"}, actor="alice")
+        await run(keyed)
+        await run({"region": "eu"})  # names no stored credential
+        await hub.services.flush()
+        page = await list_events(hub.services.database, AuditQuery(tenant="acme"))
+        await hub.services.close()
+        return [e.event for e in reversed(page.events) if e.event.kind == "operation"]
+
+    events = asyncio.run(main())
+    assert [(e.credential_name, e.credential_version) for e in events] == [
+        ("echo-key", 1),
+        ("echo-key", 2),
+        (None, None),
+    ]
+    assert not any("-value" in repr(e.to_dict()) for e in events)  # never the value
+
+
+def test_the_credential_in_use_is_the_oauth_one_else_the_first_stored_reference(tmp_path):
+    services = _dev_hub(tmp_path).services
+
+    async def main():
+        await services.start()
+        await services.credentials.put("acme", "b", {"value": "x"}, actor="alice")
+        found = [
+            await services.credential_in_use(
+                "acme", {"oauth_credential": "sf", "k": "${secret:b}"}
+            ),
+            await services.credential_in_use(
+                "acme", {"url": "https://x/${env:HOME}", "auth": [{"k": "${secret:b#f}"}]}
+            ),
+            await services.credential_in_use("acme", {"k": "${env:HOME}", "bad": "${secret:"}),
+        ]
+        await services.close()
+        return found
+
+    assert asyncio.run(main()) == [("sf", None), ("b", 1), None]
