@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from connectors.config.semver import Version
+from connectors.secrets.refs import secret_refs
 
 if TYPE_CHECKING:
     from connectors.config.definition import ConnectorDefinition
@@ -46,28 +47,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.connector}: {self.message} Hint: {self.hint}"
-
-
-def _secret_refs(value: object) -> list[tuple[str, str | None, str]]:
-    """``(credential, field, reference text)`` of every ``${secret:...}`` in ``value``."""
-    from connectors.secrets.refs import MalformedReference, find_refs
-
-    found: list[tuple[str, str | None, str]] = []
-    if isinstance(value, str) and "${" in value:
-        try:
-            matches = find_refs(value)
-        except MalformedReference:
-            return found
-        found += [
-            (m.ref.path, m.ref.field, m.ref.text) for m in matches if m.ref.scheme == "secret"
-        ]
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            found += _secret_refs(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            found += _secret_refs(item)
-    return found
 
 
 def _operation_scopes(
@@ -143,7 +122,7 @@ async def check_definition(
         )
     if tenant is None:
         return problems
-    for credential, field_name, text in _secret_refs(definition.settings):
+    for credential, field_name, text in secret_refs(definition.settings):
         try:
             # The store is touched only when a definition references it: a Hub whose
             # connectors use no stored credential needs no master key.

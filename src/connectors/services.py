@@ -33,7 +33,7 @@ from connectors.observability.logging import get_logger
 from connectors.observability.redaction import redact_text
 from connectors.secrets.credential import ChangeEvent
 from connectors.secrets.crypto import MasterKeyring
-from connectors.secrets.refs import MalformedReference, find_refs
+from connectors.secrets.refs import secret_refs
 from connectors.secrets.resolvers import ResolverRegistry
 from connectors.secrets.secret import Secret
 from connectors.secrets.store import CredentialStore
@@ -261,9 +261,10 @@ class HubServices:
         it cannot be read; ``None`` if they name none. For its operations' audit records."""
         name = settings.get("oauth_credential")
         if not (isinstance(name, str) and name):
-            name = _first_stored(settings)
-        if name is None:
-            return None
+            refs = secret_refs(settings)
+            if not refs:
+                return None
+            name = refs[0][0]
         try:
             return name, (await self.credentials.get(tenant, name)).version
         except ConnectorError:  # missing, or no store (no master key): the name still says which
@@ -393,27 +394,6 @@ def _has_refs(value: object) -> bool:
     if isinstance(value, list | tuple):
         return any(_has_refs(v) for v in value)
     return False
-
-
-def _first_stored(value: object) -> str | None:
-    """The name of the first ``${secret:NAME}`` reference in ``value`` (strings, mappings and
-    lists, in order), if any."""
-    if isinstance(value, str):
-        if "${" not in value:
-            return None
-        try:
-            refs = find_refs(value)
-        except MalformedReference:
-            return None
-        return next((m.ref.path for m in refs if m.ref.scheme == "secret"), None)
-    if isinstance(value, Mapping):
-        value = list(value.values())
-    if isinstance(value, list | tuple):
-        for item in value:
-            found = _first_stored(item)
-            if found is not None:
-                return found
-    return None
 
 
 class _LazyStore:

@@ -12,6 +12,7 @@ from connectors.secrets.refs import (
     SecretRef,
     find_refs,
     parse_ref,
+    secret_refs,
     unescape,
 )
 
@@ -221,3 +222,13 @@ def test_reference_shaped_noise_never_crashes(text):
         parse_ref(text)
     except MalformedReference:
         pass
+
+
+def test_secret_refs_lists_store_references_in_nested_settings_in_order():
+    settings = {
+        "url": "https://x/${env:HOME}",
+        "auth": [{"key": "${secret:b#f}"}, ("${secret:a}",)],
+        "broken": "${secret:",
+        "n": 3,
+    }
+    assert secret_refs(settings) == [("b", "f", "${secret:b#f}"), ("a", None, "${secret:a}")]

@@ -24,6 +24,7 @@ offset so that the YAML loader can report ``file:line:col``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,6 +39,7 @@ __all__ = [
     "SecretRef",
     "find_refs",
     "parse_ref",
+    "secret_refs",
     "unescape",
 ]
 
@@ -238,3 +240,24 @@ def unescape(literal: str) -> str:
     Apply it to the text *between* the matches of :func:`find_refs`, never across a match.
     """
     return literal.replace("$${", "${")
+
+
+def secret_refs(value: object) -> list[tuple[str, str | None, str]]:
+    """``(credential, field, reference text)`` of every ``${secret:...}`` in ``value`` (strings,
+    mappings and lists, in order); malformed text is skipped (the loader reports it)."""
+    found: list[tuple[str, str | None, str]] = []
+    if isinstance(value, str) and "${" in value:
+        try:
+            matches = find_refs(value)
+        except MalformedReference:
+            return found
+        found += [
+            (m.ref.path, m.ref.field, m.ref.text) for m in matches if m.ref.scheme == "secret"
+        ]
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            found += secret_refs(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found += secret_refs(item)
+    return found
