@@ -67,6 +67,17 @@ def _key(host: str, port: int) -> tuple[str, int]:
     return host, port
 
 
+_NOT_VETTED: Final = (
+    "no vetted address for {host}:{port}; the pinned transport never resolves names"
+)
+
+
+def _pinned_for(host: str, port: int) -> tuple[IPAddress, ...]:
+    """The addresses vetted for ``(host, port)`` by the request being sent (none outside one)."""
+    pins = _pins.get()
+    return () if pins is None else pins.get(_key(host, port), ())
+
+
 async def _vetted(
     guard: SsrfGuard, request: httpx2.Request
 ) -> contextlib.AbstractContextManager[None]:
@@ -104,12 +115,9 @@ class PinnedNetworkBackend(httpcore2.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore2._types.SOCKET_OPTION] | None = None,
     ) -> httpcore2.AsyncNetworkStream:
-        pins = _pins.get()
-        addresses = None if pins is None else pins.get(_key(host, port))
+        addresses = _pinned_for(host, port)
         if not addresses:
-            raise httpcore2.ConnectError(
-                f"no vetted address for {host}:{port}; the pinned transport never resolves names"
-            )
+            raise httpcore2.ConnectError(_NOT_VETTED.format(host=host, port=port))
         last: Exception | None = None
         for address in addresses:
             try:
@@ -199,12 +207,9 @@ class PinnedHttp1Transport(Http1Transport):
     async def _dial(
         self, host: str, port: int, context: ssl.SSLContext | None
     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        pins = _pins.get()
-        addresses = None if pins is None else pins.get(_key(host, port))
+        addresses = _pinned_for(host, port)
         if not addresses:
-            raise OSError(
-                f"no vetted address for {host}:{port}; the pinned transport never resolves names"
-            )
+            raise OSError(_NOT_VETTED.format(host=host, port=port))
         last: OSError | None = None
         for address in addresses:
             try:

@@ -107,9 +107,9 @@ def parse_none(reply: object) -> None:
 
 def pool_exhausted(exc: BaseException) -> bool:
     """Every connection of the pool is busy (local overload), which is not a Redis outage."""
-    if not isinstance(exc, MaxConnectionsError | RedisConnectionError):
-        return False
-    return isinstance(exc, MaxConnectionsError) or str(exc).startswith("No connection available")
+    if isinstance(exc, MaxConnectionsError):
+        return True
+    return isinstance(exc, RedisConnectionError) and str(exc).startswith("No connection available")
 
 
 def is_outage(exc: BaseException) -> bool:
